@@ -1,0 +1,1 @@
+"""writeback: SchoolEngage -> PowerSchool writeback, orchestrated by Airflow."""
