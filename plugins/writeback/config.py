@@ -1,0 +1,85 @@
+"""District configuration (`include/districts/*.yaml`): which connections, mapping, schedule and limits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .domain.mapping import Mapping, MappingError, load_mapping
+
+
+def project_root() -> Path:
+    """The folder that holds `include/` (set WRITEBACK_INCLUDE to use another one)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def include_dir() -> Path:
+    return Path(os.environ.get("WRITEBACK_INCLUDE", project_root() / "include"))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QualityConfig(_Strict):
+    max_bad_share: float = Field(0.25, ge=0, le=1)  # above it the run fails before matching (drift)
+
+
+class ApprovalConfig(_Strict):
+    timeout_hours: float = 72
+    poke_interval_seconds: float = 30
+
+
+class ApplyConfig(_Strict):
+    pool: str | None = None  # the Airflow pool shared by every task that calls this PowerSchool
+    pool_slots: int = 4
+    student_batch_size: int = 50
+
+
+class DistrictConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    title: str = ""
+    mapping: str
+    powerschool_conn_id: str
+    submissions_conn_id: str
+    schedule: str | None = None
+    timezone: str = "UTC"
+    phone_region: str = "US"
+    store_url: str | None = None  # default: WRITEBACK_STORE_URL or a local SQLite file
+    tags: list[str] = Field(default_factory=list)
+    quality: QualityConfig = QualityConfig()
+    approval: ApprovalConfig = ApprovalConfig()
+    apply: ApplyConfig = ApplyConfig()
+
+    @property
+    def pool_name(self) -> str:
+        return self.apply.pool or f"powerschool_{self.powerschool_conn_id}"
+
+    def load_mapping(self) -> Mapping:
+        return load_mapping(include_dir() / "mappings" / self.mapping)
+
+
+def load_district(path: str | Path) -> DistrictConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return DistrictConfig.model_validate(raw)
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(str(path), [f"cannot read: {exc}"]) from exc
+    except ValidationError as exc:
+        raise MappingError(str(path), [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]) from None
+
+
+def district_files() -> list[Path]:
+    return sorted((include_dir() / "districts").glob("*.yaml"))
+
+
+def district(name: str) -> DistrictConfig:
+    for path in district_files():
+        config = load_district(path)
+        if config.name == name:
+            return config
+    raise KeyError(f"no district named {name!r} in {include_dir() / 'districts'}")

@@ -1,0 +1,73 @@
+"""Build one writeback DAG per district configuration file."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import DAG, Asset, Param
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from .config import DistrictConfig
+from .operators.stages import (
+    ApplyPlanOperator,
+    BuildPlanOperator,
+    CheckQualityOperator,
+    CleanupOperator,
+    ExtractSnapshotOperator,
+    ExtractSubmissionsOperator,
+    MatchContactsOperator,
+    ReportOperator,
+)
+from .sensors.approval import ApprovalSensor
+
+DOC = """
+### Writeback: {title}
+
+SchoolEngage submissions → PowerSchool, for district `{name}` (mapping `{mapping}`).
+Review items wait in the review table; `wait_for_approval` finishes when every item is decided.
+Manual runs may name submission ids or student numbers, ask for a dry run (plan and review only,
+no writes, the sync cursor stays), or re-review (ignore remembered match decisions).
+"""
+
+
+def applied_asset(district: str) -> Asset:
+    """Emitted when a district's writeback is applied, so downstream DAGs can follow."""
+    return Asset(name=f"writeback_{district}_applied", uri=f"writeback://{district}/applied")
+
+
+def build_dag(cfg: DistrictConfig) -> DAG:
+    schedule = CronTriggerTimetable(cfg.schedule, timezone=cfg.timezone) if cfg.schedule else None
+    with DAG(
+        dag_id=f"writeback_{cfg.name}",
+        description=f"SchoolEngage → PowerSchool writeback for {cfg.title or cfg.name}",
+        schedule=schedule,
+        start_date=pendulum.datetime(2026, 1, 1, tz=cfg.timezone),
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1)},
+        tags=["writeback", *cfg.tags],
+        doc_md=DOC.format(title=cfg.title or cfg.name, name=cfg.name, mapping=cfg.mapping),
+        params={
+            "dry_run": Param(False, type="boolean", description="Plan and review only: no writes, cursor stays."),
+            "submission_ids": Param([], type="array", items={"type": "string"},
+                                    description="Only these submissions (a manual rerun)."),
+            "student_numbers": Param([], type="array", items={"type": "string"},
+                                     description="Only these students' submissions."),
+            "re_review": Param(False, type="boolean", description="Ignore remembered match decisions."),
+        },
+    ) as dag:
+        common = {"district": cfg.name}
+        ps = {"pool": cfg.pool_name}
+        submissions = ExtractSubmissionsOperator(task_id="extract_submissions", **common)
+        snapshot = ExtractSnapshotOperator(task_id="extract_snapshot", **common, **ps)
+        quality = CheckQualityOperator(task_id="check_quality", **common)
+        match = MatchContactsOperator(task_id="match_contacts", **common)
+        plan = BuildPlanOperator(task_id="build_plan", **common)
+        wait = ApprovalSensor(task_id="wait_for_approval", poke_interval=cfg.approval.poke_interval_seconds,
+                              timeout=cfg.approval.timeout_hours * 3600, **common)
+        apply = ApplyPlanOperator(task_id="apply", outlets=[applied_asset(cfg.name)], **common, **ps)
+        clean = CleanupOperator(task_id="cleanup", **common, **ps)
+        summary = ReportOperator(task_id="report", **common)
+        [submissions, snapshot] >> quality >> match >> plan >> wait >> apply >> clean >> summary
+    return dag

@@ -1,0 +1,366 @@
+"""Mapping v1: which form field goes where in PowerSchool, and how it is cleaned on the way.
+
+A mapping file (`include/mappings/*.yaml`) is checked whole: every problem is reported at once, each
+naming the file and the place. Applying a mapping to a submission is a pure function that returns a
+`FormRecord` or the list of problems that quarantine the record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .models import FormRecord, RecordProblem, SubmittedAddress, SubmittedContact, SubmittedPhone
+from .normalize import email_problem, is_valid_phone, phone_key, split_extension
+from .targets import student_target
+
+PHONE_TYPES = ("Home", "Mobile", "Work")
+CONTACT_FLAGS = ("emergency", "lives_with", "custodial", "data_access")
+TRANSFORMS = ("trim", "upper", "lower", "title", "phone", "email", "date", "code_map", "max_length")
+
+
+class MappingError(ValueError):
+    """A mapping file that cannot be used; `problems` lists every reason, each naming its place."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldSpec(_Strict):
+    field: str
+    transforms: list[str | dict[str, Any]] = Field(default_factory=list)
+    ignore_if_empty: bool = True  # an empty value never blanks PowerSchool unless this is False
+    review: bool = False  # a change to this field needs a person's approval
+
+    @classmethod
+    def coerce(cls, value: Any) -> Any:
+        return {"field": value} if isinstance(value, str) else value
+
+
+class StudentFieldSpec(FieldSpec):
+    target: str
+
+
+class ContactSlotSpec(_Strict):
+    first_name: FieldSpec | None = None
+    middle_name: FieldSpec | None = None
+    last_name: FieldSpec | None = None
+    relationship: FieldSpec | None = None
+    phones: dict[str, FieldSpec] = Field(default_factory=dict)
+    email: FieldSpec | None = None
+    address: dict[str, FieldSpec] = Field(default_factory=dict)
+    flags: dict[str, FieldSpec] = Field(default_factory=dict)
+    remove: FieldSpec | None = None
+
+    @field_validator("first_name", "middle_name", "last_name", "relationship", "email", "remove", mode="before")
+    @classmethod
+    def _one(cls, v: Any) -> Any:
+        return FieldSpec.coerce(v)
+
+    @field_validator("phones", "address", "flags", mode="before")
+    @classmethod
+    def _many(cls, v: Any) -> Any:
+        return {k: FieldSpec.coerce(x) for k, x in (v or {}).items()}
+
+
+class ContactsSpec(ContactSlotSpec):
+    """Either a template (`{n}` in field names) repeated `slots` times, or an explicit list of slots."""
+
+    slots: int | list[ContactSlotSpec] = 0
+
+
+class Mapping(_Strict):
+    version: int = 1
+    name: str
+    form_id: str = ""
+    student_number_field: str = "student_number"
+    phone_region: str = "US"
+    code_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    student: list[StudentFieldSpec] = Field(default_factory=list)
+    contacts: ContactsSpec | None = None
+
+    def contact_slots(self) -> list[ContactSlotSpec]:
+        if self.contacts is None:
+            return []
+        if isinstance(self.contacts.slots, list):
+            return self.contacts.slots
+        template = self.contacts.model_dump(exclude={"slots"})
+        return [
+            ContactSlotSpec.model_validate(_fill_slot(template, n)) for n in range(1, self.contacts.slots + 1)
+        ]
+
+    def form_fields(self) -> set[str]:
+        """Every form field the mapping reads (for data-quality checks and plugin grants)."""
+        names = {self.student_number_field, *(s.field for s in self.student)}
+        for slot in self.contact_slots():
+            names.update(spec.field for _, spec in _slot_specs(slot))
+        return names
+
+
+def _fill_slot(value: Any, n: int) -> Any:
+    if isinstance(value, str):
+        return value.replace("{n}", str(n))
+    if isinstance(value, dict):
+        return {k: _fill_slot(v, n) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill_slot(v, n) for v in value]
+    return value
+
+
+def _slot_specs(slot: ContactSlotSpec) -> list[tuple[str, FieldSpec]]:
+    pairs: list[tuple[str, FieldSpec]] = []
+    for name in ("first_name", "middle_name", "last_name", "relationship", "email", "remove"):
+        spec = getattr(slot, name)
+        if spec is not None:
+            pairs.append((name, spec))
+    for group in ("phones", "address", "flags"):
+        pairs.extend((f"{group}.{k}", v) for k, v in getattr(slot, group).items())
+    return pairs
+
+
+# ---------------------------------------------------------------- loading and checking
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(str(path), [f"cannot read: {exc}"]) from exc
+    return parse_mapping(raw, source=str(path))
+
+
+def parse_mapping(raw: Any, source: str = "<mapping>") -> Mapping:
+    if not isinstance(raw, dict):
+        raise MappingError(source, ["the file must be a YAML mapping at the top level"])
+    try:
+        mapping = Mapping.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise MappingError(source, problems) from None
+    problems = check_mapping(mapping)
+    if problems:
+        raise MappingError(source, problems)
+    return mapping
+
+
+def check_mapping(mapping: Mapping) -> list[str]:
+    """Every problem of a parsed mapping, each naming its place."""
+    problems: list[str] = []
+    if mapping.version != 1:
+        problems.append(f"version: {mapping.version} is not supported (only 1)")
+    seen_targets: set[str] = set()
+    for i, spec in enumerate(mapping.student):
+        where = f"student[{i}] ({spec.field})"
+        target = student_target(spec.target)
+        if target is None:
+            problems.append(f"{where}: unknown target {spec.target!r}")
+        elif spec.target in seen_targets:
+            problems.append(f"{where}: target {spec.target!r} is mapped twice")
+        elif target.required and not spec.ignore_if_empty:
+            problems.append(f"{where}: {spec.target} cannot be blanked in PowerSchool; keep ignore_if_empty")
+        seen_targets.add(spec.target)
+        problems.extend(_check_transforms(where, spec, mapping))
+    for n, slot in enumerate(mapping.contact_slots(), start=1):
+        where = f"contacts slot {n}"
+        if slot.last_name is None:
+            problems.append(
+                f"{where}: the contact's last name is not mapped; contacts are matched only when the "
+                "last name is mapped to output, so this mapping cannot write contacts"
+            )
+        if slot.first_name is None:
+            problems.append(f"{where}: the contact's first name is not mapped")
+        for kind in slot.phones:
+            if kind not in PHONE_TYPES:
+                problems.append(f"{where}: unknown phone type {kind!r} (one of {', '.join(PHONE_TYPES)})")
+        for flag in slot.flags:
+            if flag not in CONTACT_FLAGS:
+                problems.append(f"{where}: unknown flag {flag!r} (one of {', '.join(CONTACT_FLAGS)})")
+        for part in slot.address:
+            if part not in SubmittedAddress.model_fields:
+                problems.append(f"{where}: unknown address part {part!r}")
+        for name, spec in _slot_specs(slot):
+            problems.extend(_check_transforms(f"{where} {name}", spec, mapping))
+    return problems
+
+
+def _check_transforms(where: str, spec: FieldSpec, mapping: Mapping) -> list[str]:
+    problems = []
+    for t in spec.transforms:
+        name, arg = _transform_parts(t)
+        if name not in TRANSFORMS:
+            problems.append(f"{where}: unknown transform {name!r}")
+        elif name == "code_map" and arg not in mapping.code_maps:
+            problems.append(f"{where}: code map {arg!r} is not defined in code_maps")
+        elif name == "date" and not isinstance(arg, str):
+            problems.append(f"{where}: date transform needs the input format, e.g. {{date: '%m/%d/%Y'}}")
+        elif name == "max_length" and not isinstance(arg, int):
+            problems.append(f"{where}: max_length needs a whole number")
+    return problems
+
+
+def _transform_parts(t: str | dict[str, Any]) -> tuple[str, Any]:
+    if isinstance(t, str):
+        return t, None
+    if len(t) != 1:
+        return f"<{len(t)} keys>", None
+    return next(iter(t.items()))
+
+
+# ---------------------------------------------------------------- applying
+
+
+class _Problem(Exception):
+    def __init__(self, reason: str, check: str):
+        self.reason, self.check = reason, check
+
+
+def _transform(value: str, spec: FieldSpec, mapping: Mapping) -> str:
+    value = value.strip()
+    if not value:
+        return value
+    for t in spec.transforms:
+        name, arg = _transform_parts(t)
+        if name == "upper":
+            value = value.upper()
+        elif name == "lower":
+            value = value.lower()
+        elif name == "title":
+            value = value.title()
+        elif name == "phone":
+            if not is_valid_phone(value, mapping.phone_region):
+                raise _Problem("not a valid phone number", "phone")
+        elif name == "email":
+            reason = email_problem(value)
+            if reason:
+                raise _Problem(f"not a valid email address ({reason})", "email")
+        elif name == "date":
+            try:
+                value = dt.datetime.strptime(value, arg).date().isoformat()
+            except ValueError:
+                raise _Problem(f"not a date in the format {arg}", "date") from None
+        elif name == "code_map":
+            table = {k.casefold(): v for k, v in mapping.code_maps[arg].items()}
+            if value.casefold() not in table:
+                raise _Problem(f"not a known {arg} value", f"code_map:{arg}")
+            value = table[value.casefold()]
+        elif name == "max_length" and len(value) > arg:
+            raise _Problem(f"longer than {arg} characters", "max_length")
+    return value
+
+
+def _read(submission_id: str, fields: dict[str, Any], spec: FieldSpec, mapping: Mapping,
+          problems: list[RecordProblem]) -> str:
+    raw = fields.get(spec.field)
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raw = str(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+        if raw is None:
+            problems.append(RecordProblem(submission_id=submission_id, field=spec.field,
+                                          reason="not a text value", value=_shown(fields.get(spec.field)),
+                                          check="type"))
+            return ""
+    try:
+        return _transform(raw, spec, mapping)
+    except _Problem as p:
+        problems.append(RecordProblem(submission_id=submission_id, field=spec.field, reason=p.reason,
+                                      value=_shown(raw), check=p.check))
+        return ""
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+_TRUE = {"yes", "y", "true", "1", "on", "x"}
+_FALSE = {"no", "n", "false", "0", "off", ""}
+
+
+def _flag(submission_id: str, field: str, value: str, problems: list[RecordProblem]) -> bool | None:
+    low = value.strip().casefold()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return None if low == "" else False
+    problems.append(RecordProblem(submission_id=submission_id, field=field, reason="not yes/no",
+                                  value=_shown(value), check="flag"))
+    return None
+
+
+def apply_mapping(mapping: Mapping, submission_id: str, fields: dict[str, Any]) -> FormRecord | list[RecordProblem]:
+    """Map one submission's form fields to a FormRecord, or return why the record must be quarantined."""
+    problems: list[RecordProblem] = []
+    number_spec = FieldSpec(field=mapping.student_number_field)
+    student_number = _read(submission_id, fields, number_spec, mapping, problems)
+    if not student_number and not problems:
+        problems.append(RecordProblem(submission_id=submission_id, field=mapping.student_number_field,
+                                      reason="missing student number", check="required"))
+    student_fields: dict[str, str] = {}
+    blank_clears: list[str] = []
+    review_targets: list[str] = []
+    for spec in mapping.student:
+        value = _read(submission_id, fields, spec, mapping, problems)
+        target = student_target(spec.target)
+        if target and target.max_length and len(value) > target.max_length:
+            problems.append(RecordProblem(submission_id=submission_id, field=spec.field,
+                                          reason=f"longer than PowerSchool allows ({target.max_length})",
+                                          value=_shown(value), check="max_length"))
+            continue
+        student_fields[spec.target] = value
+        if not spec.ignore_if_empty:
+            blank_clears.append(spec.target)
+        if spec.review:
+            review_targets.append(spec.target)
+    contacts = []
+    for n, slot in enumerate(mapping.contact_slots(), start=1):
+        contact = _map_contact(n, slot, mapping, submission_id, fields, problems)
+        if contact is not None:
+            contacts.append(contact)
+    if problems:
+        return problems
+    return FormRecord(submission_id=submission_id, student_number=student_number,
+                      student_fields=student_fields, blank_clears=blank_clears,
+                      review_targets=review_targets, contacts=contacts)
+
+
+def _map_contact(n: int, slot: ContactSlotSpec, mapping: Mapping, submission_id: str,
+                 fields: dict[str, Any], problems: list[RecordProblem]) -> SubmittedContact | None:
+    def read(spec: FieldSpec | None) -> str:
+        return _read(submission_id, fields, spec, mapping, problems) if spec else ""
+
+    first, middle, last = read(slot.first_name), read(slot.middle_name), read(slot.last_name)
+    if not first and not last:
+        return None  # an unused slot
+    if not last:
+        problems.append(RecordProblem(submission_id=submission_id, field=slot.last_name.field,
+                                      reason=f"contact {n} has a first name but no last name", check="required"))
+        return None
+    phones = []
+    for kind, spec in slot.phones.items():
+        raw = read(spec)
+        if raw:
+            number, ext = split_extension(raw, mapping.phone_region)
+            phones.append(SubmittedPhone(type=kind, number=number, extension=ext,
+                                         e164=phone_key(number, mapping.phone_region)))
+    address = None
+    if slot.address:
+        parts = {part: read(spec) for part, spec in slot.address.items()}
+        if any(parts.values()):
+            address = SubmittedAddress(**parts)
+    flags = {name: _flag(submission_id, spec.field, read(spec), problems) for name, spec in slot.flags.items()}
+    remove = bool(slot.remove and _flag(submission_id, slot.remove.field, read(slot.remove), problems))
+    return SubmittedContact(slot=n, first_name=first, middle_name=middle, last_name=last,
+                            relationship=read(slot.relationship), phones=phones, email=read(slot.email),
+                            address=address, remove=remove, **flags)

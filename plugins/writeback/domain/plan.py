@@ -1,0 +1,262 @@
+"""Build the writeback plan: per student, the field diffs and the contact operations, and the review
+items for everything a rule cannot make certain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from .matching import ContactIndex, build_index
+from .models import (
+    ContactAction,
+    ContactMatch,
+    ContactPlan,
+    ExistingLink,
+    FieldAction,
+    FieldChange,
+    FieldStatus,
+    FormRecord,
+    MatchClass,
+    Person,
+    Plan,
+    ReviewItem,
+    Snapshot,
+    Student,
+    StudentLink,
+    StudentPlan,
+    SubmittedContact,
+    UsedBy,
+    ValueChange,
+)
+from .normalize import address_key, email_key, fold, phone_key
+
+
+def diff_student_fields(record: FormRecord, student: Student) -> list[FieldChange]:
+    """Edit / Add / Ignore per mapped field, with status keep / replace / new."""
+    changes = []
+    for target, new in record.student_fields.items():
+        old = student.values.get(target, "")
+        if not new and target not in record.blank_clears:
+            action, status, new = FieldAction.IGNORE, FieldStatus.KEEP, old
+        elif new == old:
+            action, status = FieldAction.IGNORE, FieldStatus.KEEP
+        elif not old:
+            action, status = FieldAction.ADD, FieldStatus.NEW
+        else:
+            action, status = FieldAction.EDIT, FieldStatus.REPLACE
+        needs_review = action != FieldAction.IGNORE and target in record.review_targets
+        changes.append(FieldChange(target=target, old=old, new=new, action=action, status=status,
+                                   needs_review=needs_review))
+    return changes
+
+
+def new_contact_key(contact: SubmittedContact, region: str = "US") -> str:
+    """Siblings' forms naming the same new parent get the same key, so one contact is created."""
+    ident = email_key(contact.email) or min((p.e164 or phone_key(p.number, region) for p in contact.phones),
+                                            default="")
+    raw = f"{fold(contact.first_name)}|{fold(contact.last_name)}|{ident}"
+    return "NEW-" + hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def _pair_values(contact: SubmittedContact, person: Person | None, link: StudentLink | None,
+                 region: str) -> tuple[list[ValueChange], list[str]]:
+    """Pair submitted values with the person's (phone by type, primary email, home address)."""
+    changes: list[ValueChange] = []
+    flags: list[str] = []
+    existing_phones = person.phones if person else []
+    for phone in contact.phones:
+        key = phone.e164 or phone_key(phone.number, region)
+        same_number = [p for p in existing_phones if phone_key(p.number, region) == key]
+        same_type = [p for p in existing_phones if p.type == phone.type]
+        if any(p.type == phone.type for p in same_number):
+            existing = next(p for p in same_number if p.type == phone.type)
+            op = "keep" if existing.extension == phone.extension else "update"
+            changes.append(ValueChange(kind="phone", key=phone.type, old=existing.number, new=phone.number,
+                                       op=op, target_id=existing.id))
+        elif same_number:
+            existing = same_number[0]
+            flags.append("phone_type_mismatch")
+            changes.append(ValueChange(kind="phone_type", key=phone.type, old=existing.type, new=phone.type,
+                                       op="update", target_id=existing.id))
+        elif same_type:
+            changes.append(ValueChange(kind="phone", key=phone.type, old=same_type[0].number, new=phone.number,
+                                       op="update", target_id=same_type[0].id))
+        else:
+            changes.append(ValueChange(kind="phone", key=phone.type, new=phone.number, op="add"))
+    if contact.email:
+        emails = person.emails if person else []
+        if any(email_key(e.address) == email_key(contact.email) for e in emails):
+            pass  # the address is there already (any case): keep
+        else:
+            primary = next((e for e in emails if e.primary), emails[0] if emails else None)
+            if primary:
+                changes.append(ValueChange(kind="email", key="primary", old=primary.address, new=contact.email,
+                                           op="update", target_id=primary.id))
+            else:
+                changes.append(ValueChange(kind="email", key="primary", new=contact.email, op="add"))
+    if contact.address and contact.address.street:
+        home = next((a for a in (person.addresses if person else []) if a.type == "Home" and not a.end_date), None)
+        new_text = f"{contact.address.street}, {contact.address.city} {contact.address.state} {contact.address.postal_code}"
+        if home is None:
+            changes.append(ValueChange(kind="address", key="Home", new=new_text, op="add"))
+        elif (address_key(home.street, home.postal_code), fold(home.city)) != (
+            address_key(contact.address.street, contact.address.postal_code), fold(contact.address.city)
+        ):
+            old_text = f"{home.street}, {home.city} {home.state} {home.postal_code}"
+            changes.append(ValueChange(kind="address", key="Home", old=old_text, new=new_text, op="update",
+                                       target_id=home.id))
+    detail = link.current_detail() if link else None
+    wanted = {"relationship": contact.relationship, "emergency": contact.emergency,
+              "lives_with": contact.lives_with, "custodial": contact.custodial}
+    for name, value in wanted.items():
+        if value is None or value == "":
+            continue
+        old = getattr(detail, name) if detail else None
+        if old != value:
+            changes.append(ValueChange(kind="detail", key=name, old=_text(old), new=_text(value),
+                                       op="update" if detail else "add",
+                                       target_id=detail.id if detail else None))
+    if contact.data_access and not (link and link.can_access_data):
+        changes.append(ValueChange(kind="data_access", key="can_access_data", old="0", new="1", op="update"))
+    return changes, flags
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _name_changes(contact: SubmittedContact, person: Person) -> list[ValueChange]:
+    changes = []
+    for name in ("first_name", "middle_name", "last_name"):
+        new, old = getattr(contact, name), getattr(person, name)
+        if new and fold(new) != fold(old):
+            changes.append(ValueChange(kind="name", key=name, old=old, new=new, op="update"))
+    return changes
+
+
+def _used_by(person_id: int, student: Student, index: ContactIndex, snapshot: Snapshot) -> list[UsedBy]:
+    others = []
+    for link in index.links_by_person.get(person_id, []):
+        if link.student_dcid == student.dcid:
+            continue
+        other = snapshot.students.get(link.student_dcid)
+        detail = link.current_detail()
+        others.append(UsedBy(student_number=other.student_number if other else "", student_dcid=link.student_dcid,
+                             relationship=detail.relationship if detail else ""))
+    return others
+
+
+def _portal_conflict(email: str, person_id: int | None, snapshot: Snapshot) -> bool:
+    key = email_key(email)
+    return any(email_key(a.email) == key and a.person_id != person_id for a in snapshot.portal_accounts)
+
+
+def plan_student(record: FormRecord, student: Student, snapshot: Snapshot, index: ContactIndex,
+                 matches: dict[tuple[str, int], ContactMatch], today: dt.date, region: str) -> StudentPlan:
+    links = index.links_by_student.get(student.dcid, [])
+    plan = StudentPlan(
+        submission_id=record.submission_id, student_number=student.student_number, student_dcid=student.dcid,
+        field_changes=diff_student_fields(record, student),
+        existing_links=[ExistingLink(link_id=lk.id, person_id=lk.person_id, sequence=lk.sequence,
+                                     expired=lk.is_expired(today)) for lk in links],
+    )
+    for contact in record.contacts:
+        result = matches[(record.submission_id, contact.slot)]
+        cp = ContactPlan(slot=contact.slot, submitted=contact, match_class=result.match_class,
+                         person_id=result.person_id, candidates=result.candidates[:5], flags=list(result.flags),
+                         new_key=new_contact_key(contact, region))
+        person = snapshot.persons.get(result.person_id) if result.person_id else None
+        link = next((lk for lk in links if lk.person_id == result.person_id), None) if person else None
+        cp.link_id = link.id if link else None
+        if contact.remove:
+            cp.action = ContactAction.EXPIRE if link else ContactAction.DO_NOT_UPDATE
+        elif result.match_class == MatchClass.NONE:
+            cp.action = ContactAction.CREATE
+        values, flags = _pair_values(contact, person, link, region)
+        cp.changes = values
+        cp.flags += flags
+        if person:
+            cp.used_by = _used_by(person.id, student, index, snapshot)
+            if cp.used_by:
+                cp.flags.append("used_by")
+        if contact.data_access and contact.email and _portal_conflict(contact.email, result.person_id, snapshot):
+            cp.flags.append("portal_email_conflict")
+        plan.contacts.append(cp)
+    return plan
+
+
+def review_items_for(sp: StudentPlan, snapshot: Snapshot) -> list[ReviewItem]:
+    """Everything in one student's plan that a person must decide."""
+    items: list[ReviewItem] = []
+    base = f"{sp.submission_id}"
+    for fc in sp.field_changes:
+        if fc.needs_review:
+            items.append(ReviewItem(
+                key=f"{base}:field:{fc.target}", kind="field_change", submission_id=sp.submission_id,
+                student_number=sp.student_number, target=fc.target, options=["approve", "ignore"],
+                payload={"old": fc.old, "new": fc.new, "action": fc.action, "status": fc.status}))
+    for cp in sp.contacts:
+        common = {"submission_id": sp.submission_id, "student_number": sp.student_number, "slot": cp.slot}
+        submitted = cp.submitted.model_dump(mode="json")
+        candidates = [c.model_dump() for c in cp.candidates]
+        if cp.submitted.remove:
+            if cp.link_id:
+                items.append(ReviewItem(key=f"{base}:contact{cp.slot}:removal", kind="contact_removal",
+                                        options=["expire", "unlink", "do_not_update"], default="expire",
+                                        payload={"submitted": submitted, "person_id": cp.person_id}, **common))
+            continue
+        if "name_mismatch" in cp.flags:
+            slot_person = next((c for c in cp.candidates if any("slot" in r for r in c.reasons)), None)
+            items.append(ReviewItem(
+                key=f"{base}:contact{cp.slot}:name", kind="name_mismatch",
+                options=["same_person_keep_name", "same_person_update_name", "new_contact_keep_old",
+                         "new_contact_expire_old", "do_not_update"],
+                payload={"submitted": submitted, "slot_person": slot_person.model_dump() if slot_person else None,
+                         "candidates": candidates}, **common))
+        elif cp.match_class == MatchClass.POSSIBLE:
+            items.append(ReviewItem(
+                key=f"{base}:contact{cp.slot}:match", kind="possible_match",
+                options=[f"confirm:{c.person_id}" for c in cp.candidates] + ["not_a_match", "do_not_update"],
+                payload={"submitted": submitted, "candidates": candidates}, **common))
+        for change in cp.changes:
+            if change.kind == "phone_type":
+                items.append(ReviewItem(
+                    key=f"{base}:contact{cp.slot}:phone_type:{change.target_id}", kind="phone_type_mismatch",
+                    options=["use_submitted_type", "keep_powerschool_type", "do_not_update"],
+                    payload={"phone_id": change.target_id, "powerschool_type": change.old,
+                             "submitted_type": change.new, "submitted": submitted}, **common))
+        if cp.used_by and any(c.op != "keep" and c.kind in {"name", "phone", "phone_type", "email", "address"}
+                              for c in cp.changes):
+            items.append(ReviewItem(
+                key=f"{base}:contact{cp.slot}:shared", kind="shared_contact_change",
+                options=["approve", "do_not_update"],
+                payload={"person_id": cp.person_id, "used_by": [u.model_dump() for u in cp.used_by],
+                         "changes": [c.model_dump() for c in cp.changes if c.op != "keep"]}, **common))
+        if "portal_email_conflict" in cp.flags:
+            items.append(ReviewItem(
+                key=f"{base}:contact{cp.slot}:portal", kind="portal_email_conflict",
+                options=["skip_data_access", "do_not_update"], default="skip_data_access",
+                payload={"email": cp.submitted.email, "person_id": cp.person_id}, **common))
+    return items
+
+
+def build_plan(records: list[FormRecord], snapshot: Snapshot, matches: dict[tuple[str, int], ContactMatch],
+               today: dt.date, region: str = "US") -> Plan:
+    """The whole run's plan. Records whose student is not in the snapshot must be quarantined earlier."""
+    index = build_index(snapshot, region)
+    by_number = snapshot.student_by_number()
+    plan = Plan()
+    for record in records:
+        student = by_number[record.student_number]
+        sp = plan_student(record, student, snapshot, index, matches, today, region)
+        plan.students.append(sp)
+        for cp in sp.contacts:
+            if cp.match_class != MatchClass.CERTAIN and cp.new_key:
+                plan.new_contacts.setdefault(cp.new_key, cp.submitted)
+        plan.review_items.extend(review_items_for(sp, snapshot))
+    return plan

@@ -1,0 +1,274 @@
+"""Turn a plan and the reviewers' decisions into the exact list of PowerSchool writes.
+
+Pure and deterministic: the same plan and decisions always give the same operations in the same
+order, so the hash taken at approval proves what apply executes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+from .models import (
+    ContactAction,
+    ContactPlan,
+    Decision,
+    FieldAction,
+    MatchClass,
+    Plan,
+    ReviewItem,
+    Snapshot,
+    StudentLink,
+    StudentPlan,
+    WriteOp,
+)
+from .plan import _name_changes, _pair_values
+
+
+class UnresolvedItems(ValueError):
+    """Apply was asked to run while items are still pending."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = keys
+        super().__init__(f"{len(keys)} review item(s) are not decided")
+
+
+def ops_hash(ops: list[WriteOp]) -> str:
+    canonical = json.dumps([op.model_dump(mode="json") for op in ops], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def plan_hash(plan: Plan) -> str:
+    return hashlib.sha256(plan.model_dump_json().encode()).hexdigest()
+
+
+def _choice(decisions: dict[str, Decision], item: ReviewItem | None) -> Decision | None:
+    return decisions.get(item.key) if item else None
+
+
+def resolve(plan: Plan, decisions: dict[str, Decision], snapshot: Snapshot, today: dt.date,
+            region: str = "US") -> list[WriteOp]:
+    """Every write the approved plan makes, in the order apply executes them."""
+    items_by_student: dict[str, list[ReviewItem]] = {}
+    for item in plan.review_items:
+        items_by_student.setdefault(item.submission_id, []).append(item)
+    pending = [i.key for i in plan.review_items if i.key not in decisions]
+    if pending:
+        raise UnresolvedItems(pending)
+    ops: list[WriteOp] = []
+    created: set[str] = set()
+    for sp in plan.students:
+        ops.extend(_student_ops(sp, items_by_student.get(sp.submission_id, []), decisions, snapshot, today,
+                                region, created))
+    seen: set[str] = set()
+    unique = []
+    for op in ops:  # siblings' forms may ask for the same write to a shared new contact
+        if op.key not in seen:
+            seen.add(op.key)
+            unique.append(op)
+    return unique
+
+
+def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, Decision], snapshot: Snapshot,
+                 today: dt.date, region: str, created: set[str]) -> list[WriteOp]:
+    by_key = {i.key: i for i in items}
+    ops: list[WriteOp] = []
+    fields, expected = {}, {}
+    for fc in sp.field_changes:
+        if fc.action == FieldAction.IGNORE:
+            continue
+        decision = decisions.get(f"{sp.submission_id}:field:{fc.target}")
+        if fc.needs_review and (decision is None or decision.choice != "approve"):
+            continue
+        fields[fc.target], expected[fc.target] = fc.new, fc.old
+    if fields:
+        ops.append(WriteOp(key=f"student:{sp.student_dcid}", kind="student_update", student_dcid=sp.student_dcid,
+                           student_number=sp.student_number, values=fields, expected=expected))
+
+    order: list[str] = []  # person refs in the final order
+    ending: dict[str, str] = {}  # person ref -> "expire:<date>" | "unlink"
+    for cp in sp.contacts:
+        outcome = _contact_outcome(cp, sp, by_key, decisions)
+        if outcome is None:
+            continue
+        kind, person_id, keep_name, end = outcome
+        if kind == "skip":
+            continue
+        if kind == "end":
+            link = next((lk for lk in sp.existing_links if lk.person_id == person_id), None)
+            if link:
+                ending[f"p:{person_id}"] = end
+            continue
+        if kind == "keep_slot":
+            order.append(f"p:{person_id}")
+            continue
+        if kind == "create":
+            ref = f"new:{cp.new_key}"
+            person, link = None, None
+            if cp.new_key not in created:
+                created.add(cp.new_key)
+                ops.append(WriteOp(key=f"create:{cp.new_key}", kind="contact_create", person_ref=ref,
+                                   student_number=sp.student_number,
+                                   values={"first_name": cp.submitted.first_name,
+                                           "middle_name": cp.submitted.middle_name,
+                                           "last_name": cp.submitted.last_name}))
+        else:
+            ref = f"p:{person_id}"
+            person = snapshot.persons.get(person_id)
+            link = next((lk for lk in snapshot.links
+                         if lk.person_id == person_id and lk.student_dcid == sp.student_dcid), None)
+        ops.extend(_contact_value_ops(cp, sp, ref, person, link, by_key, decisions, keep_name, today, region))
+        order.append(ref)
+        if end:
+            ending[f"p:{end}"] = f"expire:{today.isoformat()}"
+
+    if any(op.kind != "student_update" for op in ops) or ending or order:
+        ops.extend(_cleanup_ops(sp, order, ending, today))
+    return ops
+
+
+def _contact_outcome(cp: ContactPlan, sp: StudentPlan, by_key: dict[str, ReviewItem],
+                     decisions: dict[str, Decision]) -> tuple[str, int | None, bool, str] | None:
+    """(kind, person id, keep PowerSchool's name, extra) for one contact after its decisions.
+
+    kind: update | create | skip (do not update, not in the order) | keep_slot (no writes, keeps its place)
+    | end (expire/unlink an existing link; extra is "expire:<date>" or "unlink").
+    """
+    base = f"{sp.submission_id}:contact{cp.slot}"
+    if cp.submitted.remove:
+        d = decisions.get(f"{base}:removal")
+        if d is None or cp.person_id is None:
+            return ("skip", None, True, "")
+        if d.choice == "expire":
+            return ("end", cp.person_id, True, f"expire:{d.data.get('end_date') or ''}")
+        if d.choice == "unlink":
+            return ("end", cp.person_id, True, "unlink")
+        return ("keep_slot", cp.person_id, True, "")
+    person_id, keep_name = cp.person_id, True
+    name_d = decisions.get(f"{base}:name")
+    match_d = decisions.get(f"{base}:match")
+    extra = ""
+    if name_d:
+        slot_person = next((c.person_id for c in cp.candidates if any("slot" in r for r in c.reasons)), None)
+        if name_d.choice == "do_not_update":
+            return ("keep_slot", slot_person, True, "") if slot_person else ("skip", None, True, "")
+        if name_d.choice.startswith("same_person"):
+            person_id, keep_name = slot_person, name_d.choice == "same_person_keep_name"
+        else:
+            person_id = None
+            if name_d.choice == "new_contact_expire_old" and slot_person:
+                extra = str(slot_person)
+    elif match_d:
+        if match_d.choice == "do_not_update":
+            return ("skip", None, True, "")
+        if match_d.choice.startswith("confirm:"):
+            person_id = int(match_d.choice.split(":", 1)[1])
+            keep_name = False
+        else:
+            person_id = None
+    elif cp.match_class != MatchClass.CERTAIN:
+        person_id = None
+    if cp.action == ContactAction.DO_NOT_UPDATE:
+        return ("skip", None, True, "")
+    if person_id is None:
+        return ("create", None, False, extra)
+    if decisions.get(f"{base}:shared") and decisions[f"{base}:shared"].choice == "do_not_update":
+        return ("keep_slot", person_id, True, "")
+    return ("update", person_id, keep_name, extra)
+
+
+def _contact_value_ops(cp: ContactPlan, sp: StudentPlan, ref: str, person, link: StudentLink | None,
+                       by_key: dict[str, ReviewItem], decisions: dict[str, Decision], keep_name: bool,
+                       today: dt.date, region: str) -> list[WriteOp]:
+    base = f"{sp.submission_id}:contact{cp.slot}"
+    owner = ref if ref.startswith("new:") else f"{ref}"
+    ops: list[WriteOp] = []
+    common = {"person_ref": ref, "student_number": sp.student_number}
+    changes, _ = _pair_values(cp.submitted, person, link, region)
+    if person is not None and not keep_name:
+        changes = _name_changes(cp.submitted, person) + changes
+    name_values = {c.key: c.new for c in changes if c.kind == "name"}
+    if name_values:
+        ops.append(WriteOp(key=f"name:{owner}", kind="contact_name", values=name_values,
+                           expected={c.key: c.old for c in changes if c.kind == "name"}, **common))
+    for c in changes:
+        if c.kind == "phone" and c.op != "keep":
+            phone = next(p for p in cp.submitted.phones if p.type == c.key)
+            values = {"number": phone.number, "extension": phone.extension, "type": phone.type}
+            if c.op == "add":
+                ops.append(WriteOp(key=f"phone_add:{owner}:{c.key}", kind="phone_add", values=values, **common))
+            else:
+                ops.append(WriteOp(key=f"phone_update:{owner}:{c.target_id}", kind="phone_update",
+                                   target_id=c.target_id, values=values, expected={"number": c.old}, **common))
+        elif c.kind == "phone_type":
+            d = decisions.get(f"{base}:phone_type:{c.target_id}")
+            if d and d.choice == "use_submitted_type":
+                ops.append(WriteOp(key=f"phone_type:{owner}:{c.target_id}", kind="phone_update",
+                                   target_id=c.target_id, values={"type": c.new}, expected={"type": c.old},
+                                   **common))
+        elif c.kind == "email" and c.op != "keep":
+            values = {"address": cp.submitted.email}
+            kind = "email_add" if c.op == "add" else "email_update"
+            ops.append(WriteOp(key=f"{kind}:{owner}:{c.target_id or 'primary'}", kind=kind, target_id=c.target_id,
+                               values=values, expected={"address": c.old} if c.old else {}, **common))
+        elif c.kind == "address" and c.op != "keep":
+            a = cp.submitted.address
+            values = {"type": "Home", "street": a.street, "city": a.city, "state": a.state,
+                      "postal_code": a.postal_code, "start_date": today.isoformat()}
+            kind = "address_add" if c.op == "add" else "address_update"
+            ops.append(WriteOp(key=f"{kind}:{owner}:{c.target_id or 'Home'}", kind=kind, target_id=c.target_id,
+                               values=values, expected={"address": c.old} if c.old else {}, **common))
+    detail_values = {c.key: c.new for c in changes if c.kind == "detail"}
+    if link is None:
+        ops.append(WriteOp(key=f"link:{owner}:{sp.student_dcid}", kind="link_add", student_dcid=sp.student_dcid,
+                           values={"relationship": detail_values.get("relationship") or "Other",
+                                   **{k: v == "1" for k, v in detail_values.items() if k != "relationship"},
+                                   "start_date": today.isoformat()}, **common))
+    elif detail_values:
+        detail = link.current_detail()
+        ops.append(WriteOp(key=f"detail:{owner}:{sp.student_dcid}", kind="detail_update",
+                           student_dcid=sp.student_dcid, target_id=detail.id if detail else None,
+                           values={"link_id": link.id, **detail_values},
+                           expected={c.key: c.old for c in changes if c.kind == "detail"}, **common))
+    wants_access = any(c.kind == "data_access" for c in changes)
+    portal = decisions.get(f"{base}:portal")
+    if wants_access and not (portal and portal.choice in {"skip_data_access", "do_not_update"}):
+        ops.append(WriteOp(key=f"access:{owner}:{sp.student_dcid}", kind="data_access",
+                           student_dcid=sp.student_dcid, values={"can_access_data": True}, **common))
+    return ops
+
+
+def _cleanup_ops(sp: StudentPlan, order: list[str], ending: dict[str, str], today: dt.date) -> list[WriteOp]:
+    """Expirations, unlinks, and the final order: form order, then untouched links, expired last."""
+    ops: list[WriteOp] = []
+    for ref, how in sorted(ending.items()):
+        person_id = int(ref.split(":")[1])
+        link = next((lk for lk in sp.existing_links if lk.person_id == person_id), None)
+        if link is None:
+            continue
+        if how == "unlink":
+            ops.append(WriteOp(key=f"unlink:{ref}:{sp.student_dcid}", kind="link_delete", stage="cleanup",
+                               student_dcid=sp.student_dcid, student_number=sp.student_number, person_ref=ref,
+                               target_id=link.link_id))
+        else:
+            end_date = how.split(":", 1)[1] or today.isoformat()
+            ops.append(WriteOp(key=f"expire:{ref}:{sp.student_dcid}", kind="link_expire", stage="cleanup",
+                               student_dcid=sp.student_dcid, student_number=sp.student_number, person_ref=ref,
+                               target_id=link.link_id, values={"end_date": end_date}))
+    unlinked = {ref for ref, how in ending.items() if how == "unlink"}
+    expired_now = {ref for ref, how in ending.items() if how != "unlink"}
+    seen = set(order)
+    final = [ref for ref in order if ref not in ending]
+    rest = sorted((lk for lk in sp.existing_links if f"p:{lk.person_id}" not in seen | set(ending)),
+                  key=lambda lk: lk.sequence)
+    final += [f"p:{lk.person_id}" for lk in rest if not lk.expired]
+    final += [f"p:{lk.person_id}" for lk in rest if lk.expired]
+    final += sorted(expired_now - unlinked)
+    current = [f"p:{lk.person_id}" for lk in sorted(sp.existing_links, key=lambda lk: lk.sequence)
+               if f"p:{lk.person_id}" not in unlinked]
+    if final != current:
+        ops.append(WriteOp(key=f"order:{sp.student_dcid}", kind="contact_order", stage="cleanup",
+                           student_dcid=sp.student_dcid, student_number=sp.student_number,
+                           values={"order": final}, expected={"order": current}))
+    return ops

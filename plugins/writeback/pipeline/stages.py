@@ -1,0 +1,278 @@
+"""The pipeline's stages: each reads its input from the store, does one job, writes its output back,
+and returns counts (never PII) for XCom and the report. Airflow operators are thin wrappers over these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import DistrictConfig
+from ..domain.mapping import Mapping, apply_mapping
+from ..domain.matching import build_index, fingerprint, match_records
+from ..domain.models import ContactMatch, FormRecord, MatchClass, Plan, RecordProblem, Snapshot, Submission
+from ..domain.plan import build_plan
+from ..domain.resolve import ops_hash, plan_hash, resolve
+from ..store import Store
+from .apply import Applier
+from .snapshot import read_snapshot
+
+log = logging.getLogger(__name__)
+
+
+class QualityGateError(RuntimeError):
+    """Too many bad records: a sign of mapping or schema drift. The run stops before matching."""
+
+
+class PlanChangedError(RuntimeError):
+    """The plan or its decisions changed after approval: apply refuses to run."""
+
+
+@dataclass
+class RunParams:
+    dry_run: bool = False
+    submission_ids: list[str] = field(default_factory=list)
+    student_numbers: list[str] = field(default_factory=list)
+    re_review: bool = False
+
+
+@dataclass
+class RunContext:
+    district: DistrictConfig
+    store: Store
+    run_id: str
+    params: RunParams = field(default_factory=RunParams)
+    today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    _mapping: Mapping | None = None
+
+    @property
+    def mapping(self) -> Mapping:
+        if self._mapping is None:
+            self._mapping = self.district.load_mapping()
+        return self._mapping
+
+    @property
+    def region(self) -> str:
+        return self.district.phone_region
+
+    def snapshot(self) -> Snapshot:
+        data = self.store.get_data(self.run_id, "snapshot")
+        if data is None:
+            raise RuntimeError(f"run {self.run_id} has no snapshot yet; run extract_snapshot first")
+        return Snapshot.model_validate(data)
+
+    def plan(self) -> Plan:
+        data = self.store.get_data(self.run_id, "plan")
+        if data is None:
+            raise RuntimeError(f"run {self.run_id} has no plan yet; run build_plan first")
+        return Plan.model_validate(data)
+
+    def records(self) -> list[FormRecord]:
+        return [FormRecord.model_validate(r.record) for r in self.store.submissions(self.run_id, status="valid")]
+
+    def counts(self, stage: str, counts: dict[str, Any]) -> dict[str, Any]:
+        self.store.add_counts(self.run_id, stage, counts)
+        log.info("%s: %s", stage, counts)  # counts only: no names, no values
+        return counts
+
+
+# ---------------------------------------------------------------- extract
+
+
+def extract_submissions(ctx: RunContext, source: Any) -> dict[str, Any]:
+    """New or changed submissions since the district's last confirmed sync (or the ids a rerun names)."""
+    p = ctx.params
+    since = None if (p.submission_ids or p.student_numbers) else ctx.store.cursor(ctx.district.name)
+    raw, cursor = source.fetch_since(since)
+    wanted_ids, wanted_numbers = set(p.submission_ids), set(p.student_numbers)
+    submissions = []
+    for item in raw:
+        sub = Submission.model_validate({k: item.get(k, "") for k in Submission.model_fields} | {
+            "fields": item.get("fields") or {}, "student_number": str(item.get("student_number") or "")})
+        if wanted_ids and sub.id not in wanted_ids:
+            continue
+        if wanted_numbers and sub.student_number not in wanted_numbers:
+            continue
+        submissions.append(sub)
+    n = ctx.store.save_submissions(ctx.run_id, submissions)
+    ctx.store.update_run(ctx.run_id, cursor_from=since, cursor_to=cursor, status="extracted")
+    return ctx.counts("extract_submissions", {"received": n, "incremental": since is not None})
+
+
+def extract_snapshot(ctx: RunContext, client: Any) -> dict[str, Any]:
+    extension_targets = [s.target for s in ctx.mapping.student if s.target.startswith("extension.")]
+    snapshot = read_snapshot(client, extension_targets)
+    ctx.store.put_data(ctx.run_id, "snapshot", snapshot.model_dump(mode="json"))
+    return ctx.counts("extract_snapshot", {"students": len(snapshot.students), "contacts": len(snapshot.persons),
+                                           "links": len(snapshot.links),
+                                           "portal_accounts": len(snapshot.portal_accounts)})
+
+
+# ---------------------------------------------------------------- quality
+
+
+def check_quality(ctx: RunContext) -> dict[str, Any]:
+    """Map every submission; quarantine bad records with reasons; stop the run on systemic drift."""
+    from ..quality import check_records  # Great Expectations is heavy: load it only here
+
+    snapshot = ctx.snapshot()
+    known = {s.student_number for s in snapshot.students.values()}
+    rows = ctx.store.submissions(ctx.run_id)
+    records: dict[str, FormRecord] = {}
+    problems: list[RecordProblem] = []
+    for row in rows:
+        result = apply_mapping(ctx.mapping, row.submission_id, row.payload.get("fields") or {})
+        if isinstance(result, list):
+            problems.extend(result)
+        else:
+            records[row.submission_id] = result
+    problems.extend(check_records(list(records.values()), known))
+    bad = {p.submission_id for p in problems}
+    valid = {sid: r.model_dump(mode="json") for sid, r in records.items() if sid not in bad}
+    ctx.store.record_quality(ctx.run_id, valid, problems)
+    share = len(bad) / len(rows) if rows else 0.0
+    counts = ctx.counts("check_quality", {"valid": len(valid), "quarantined": len(bad),
+                                          "problems": len(problems), "bad_share": round(share, 4),
+                                          "by_check": dict(Counter(p.check for p in problems))})
+    if share > ctx.district.quality.max_bad_share:
+        ctx.store.update_run(ctx.run_id, status="failed_quality")
+        raise QualityGateError(
+            f"{len(bad)} of {len(rows)} submissions ({share:.0%}) failed the quality checks, above the "
+            f"district's limit of {ctx.district.quality.max_bad_share:.0%}: the mapping or the form has probably "
+            "changed. Nothing was matched or written; see the quarantine on the review page.")
+    return counts
+
+
+# ---------------------------------------------------------------- match and plan
+
+
+def _matches_from_store(ctx: RunContext) -> dict[tuple[str, int], ContactMatch]:
+    data = ctx.store.get_data(ctx.run_id, "matches") or {"matches": []}
+    return {(m["submission_id"], m["slot"]): ContactMatch.model_validate(m) for m in data["matches"]}
+
+
+def match_contacts(ctx: RunContext) -> dict[str, Any]:
+    snapshot = ctx.snapshot()
+    remembered = {} if ctx.params.re_review else ctx.store.remembered(ctx.district.name)
+    matches = match_records(ctx.records(), snapshot, ctx.today, remembered, ctx.region,
+                            build_index(snapshot, ctx.region))
+    ctx.store.put_data(ctx.run_id, "matches", {"matches": [m.model_dump(mode="json") for m in matches.values()]})
+    by_class = Counter(m.match_class.value for m in matches.values())
+    return ctx.counts("match_contacts", {"contacts": len(matches), **{c.value: by_class.get(c.value, 0)
+                                                                      for c in MatchClass}})
+
+
+def build_run_plan(ctx: RunContext) -> dict[str, Any]:
+    snapshot = ctx.snapshot()
+    plan = build_plan(ctx.records(), snapshot, _matches_from_store(ctx), ctx.today, ctx.region)
+    digest = plan_hash(plan)
+    ctx.store.put_data(ctx.run_id, "plan", plan.model_dump(mode="json"))
+    ctx.store.replace_review_items(ctx.run_id, plan.review_items, digest)
+    ctx.store.update_run(ctx.run_id, plan_hash=digest, approved_hash=None, status="awaiting_review")
+    return ctx.counts("build_plan", {"students": len(plan.students), "review_items": len(plan.review_items),
+                                     "new_contacts": len(plan.new_contacts),
+                                     "by_kind": dict(Counter(i.kind for i in plan.review_items))})
+
+
+# ---------------------------------------------------------------- approval
+
+
+def approval_state(ctx: RunContext) -> dict[str, Any]:
+    """Pending count; when nothing is pending, bind the decisions to the plan by hashing the writes."""
+    pending = ctx.store.pending_count(ctx.run_id)
+    if pending:
+        return {"pending": pending, "approved": False}
+    plan, snapshot = ctx.plan(), ctx.snapshot()
+    decisions = ctx.store.decisions(ctx.run_id)
+    ops = resolve(plan, decisions, snapshot, ctx.today, ctx.region)
+    digest = ops_hash(ops)
+    ctx.store.update_run(ctx.run_id, approved_hash=digest, approved_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                         status="approved")
+    _remember_match_decisions(ctx, plan, decisions)
+    return {"pending": 0, "approved": True, "writes_planned": len(ops)}
+
+
+def _remember_match_decisions(ctx: RunContext, plan: Plan, decisions) -> None:
+    for item in plan.review_items:
+        d = decisions.get(item.key)
+        if d is None or item.kind not in {"possible_match", "name_mismatch"}:
+            continue
+        submitted = next(cp.submitted for sp in plan.students if sp.submission_id == item.submission_id
+                         for cp in sp.contacts if cp.slot == item.slot)
+        fp = fingerprint(item.student_number, submitted)
+        if d.choice.startswith("confirm:"):
+            ctx.store.remember(ctx.district.name, fp, int(d.choice.split(":")[1]), "confirm", d.decided_by)
+        elif d.choice == "not_a_match":
+            for cand in item.payload.get("candidates", []):
+                ctx.store.remember(ctx.district.name, fp, cand["person_id"], "not_a_match", d.decided_by)
+
+
+# ---------------------------------------------------------------- apply and cleanup
+
+
+def approved_ops(ctx: RunContext):
+    run = ctx.store.get_run(ctx.run_id)
+    plan, snapshot = ctx.plan(), ctx.snapshot()
+    decisions = ctx.store.decisions(ctx.run_id)
+    if run.plan_hash != plan_hash(plan):
+        raise PlanChangedError(f"run {ctx.run_id}: the stored plan is not the one reviewers saw")
+    ops = resolve(plan, decisions, snapshot, ctx.today, ctx.region)
+    if run.approved_hash != ops_hash(ops):
+        raise PlanChangedError(f"run {ctx.run_id}: the writes differ from what was approved; approve again")
+    reviewer_of = {}
+    for item in plan.review_items:
+        d = decisions.get(item.key)
+        if d:
+            for op in ops:
+                if op.student_number == item.student_number:
+                    reviewer_of.setdefault(op.key, d.decided_by)
+    return ops, snapshot, reviewer_of
+
+
+def _execute(ctx: RunContext, client: Any, stage: str) -> dict[str, Any]:
+    if ctx.params.dry_run:
+        return ctx.counts(stage, {"dry_run": True, "writes": 0})
+    ops, snapshot, reviewer_of = approved_ops(ctx)
+    mine = [op for op in ops if op.stage == stage]
+    applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of)
+    outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
+    ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not outcome.failed else f"{stage}_partial")
+    return ctx.counts(stage, {"operations": len(mine), **outcome.as_counts()})
+
+
+def apply_plan(ctx: RunContext, client: Any) -> dict[str, Any]:
+    return _execute(ctx, client, "apply")
+
+
+def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
+    counts = _execute(ctx, client, "cleanup")
+    plan = ctx.plan()
+    unused = sorted({c.person_id for sp in plan.students for cp in sp.contacts for c in cp.candidates
+                     if cp.submitted.remove is False and c.person_id != cp.person_id
+                     and cp.match_class != MatchClass.CERTAIN})
+    ctx.store.put_data(ctx.run_id, "unused_contacts", {"person_ids": unused})
+    return {**counts, "unused_matched_contacts": len(unused)}
+
+
+# ---------------------------------------------------------------- report
+
+
+def report(ctx: RunContext) -> dict[str, Any]:
+    """Summarise the run, and advance the sync cursor only when every write is confirmed."""
+    from .report import build_report
+
+    summary = build_report(ctx)
+    ctx.store.put_data(ctx.run_id, "report", summary)
+    run = ctx.store.get_run(ctx.run_id)
+    complete = summary["writes"]["failed"] == 0 and summary["writes"]["stale"] == 0
+    if not ctx.params.dry_run and complete and not (ctx.params.submission_ids or ctx.params.student_numbers):
+        ctx.store.advance_cursor(ctx.district.name, run.cursor_to, ctx.run_id)
+        cursor_advanced = True
+    else:
+        cursor_advanced = False
+    ctx.store.update_run(ctx.run_id, status="complete" if complete else "incomplete")
+    return {"students_updated": summary["students"]["updated"], "writes": summary["writes"]["made"],
+            "failed": summary["writes"]["failed"], "cursor_advanced": cursor_advanced}

@@ -1,0 +1,127 @@
+"""Data-quality checks on mapped submissions, with Great Expectations 1.x.
+
+Record-level failures become `RecordProblem`s that quarantine the record (naming the expectation,
+the field and the value); the caller decides whether the share of bad records stops the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from .domain.models import FormRecord, RecordProblem
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network, no telemetry
+
+log = logging.getLogger(__name__)
+
+DATE = r"^\d{4}-\d{2}-\d{2}$"
+POSTAL = r"^\d{5}(-\d{4})?$"
+STATE = r"^[A-Z]{2}$"
+
+
+def _student_frame(records: list[FormRecord]) -> list[dict[str, Any]]:
+    rows = []
+    for r in records:
+        f = r.student_fields
+        rows.append({
+            "submission_id": r.submission_id,
+            "student_number": r.student_number,
+            "demographics.birth_date": f.get("demographics.birth_date") or None,
+            "demographics.gender": f.get("demographics.gender") or None,
+            "addresses.physical.postal_code": f.get("addresses.physical.postal_code") or None,
+            "addresses.physical.state_province": f.get("addresses.physical.state_province") or None,
+        })
+    return rows
+
+
+def _contact_frame(records: list[FormRecord]) -> list[dict[str, Any]]:
+    rows = []
+    for r in records:
+        for c in r.contacts:
+            rows.append({"submission_id": r.submission_id, "slot": c.slot, "row_id": f"{r.submission_id}#{c.slot}",
+                         "relationship": c.relationship or None, "last_name": c.last_name or None,
+                         "postal_code": (c.address.postal_code if c.address else "") or None})
+    return rows
+
+
+def _student_expectations(known_students: set[str]):
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column="student_number"),
+        gxe.ExpectColumnValuesToMatchRegex(column="student_number", regex=r"^\d{1,12}$"),
+        gxe.ExpectColumnValuesToBeInSet(column="student_number", value_set=sorted(known_students)),
+        gxe.ExpectColumnValuesToMatchRegex(column="demographics.birth_date", regex=DATE),
+        gxe.ExpectColumnValuesToBeInSet(column="demographics.gender", value_set=["M", "F"]),
+        gxe.ExpectColumnValuesToMatchRegex(column="addresses.physical.postal_code", regex=POSTAL),
+        gxe.ExpectColumnValuesToMatchRegex(column="addresses.physical.state_province", regex=STATE),
+    ]
+
+
+def _contact_expectations():
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column="last_name"),
+        gxe.ExpectColumnValuesToNotBeNull(column="relationship"),
+        gxe.ExpectColumnValuesToMatchRegex(column="postal_code", regex=POSTAL),
+    ]
+
+
+def _validate(name: str, rows: list[dict[str, Any]], expectations: list, index_column: str) -> list[dict]:
+    """Run a suite over rows; return one failure per unexpected row: expectation, column, value, row id."""
+    if not rows:
+        return []
+    import great_expectations as gx
+    import pandas as pd
+
+    context = gx.get_context(mode="ephemeral")
+    try:
+        context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    except Exception:  # noqa: BLE001 - older layouts of the variables object; bars are cosmetic
+        pass
+    asset = context.data_sources.add_pandas(name).add_dataframe_asset(name)
+    batch_definition = asset.add_batch_definition_whole_dataframe("all")
+    suite = context.suites.add(gx.ExpectationSuite(name=f"{name}_suite"))
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{name}_validation", data=batch_definition, suite=suite))
+    result = validation.run(batch_parameters={"dataframe": pd.DataFrame(rows)},
+                            result_format={"result_format": "COMPLETE",
+                                           "unexpected_index_column_names": [index_column]})
+    failures = []
+    for r in result.results:
+        column = r.expectation_config.kwargs.get("column")
+        for unexpected in r.result.get("unexpected_index_list") or []:
+            failures.append({"expectation": r.expectation_config.type, "column": column,
+                             "row": unexpected[index_column], "value": unexpected.get(column)})
+    return failures
+
+
+_MESSAGES = {
+    "expect_column_values_to_not_be_null": "is required",
+    "expect_column_values_to_be_in_set": "is not a known value",
+    "expect_column_values_to_match_regex": "is not in the expected format",
+}
+
+
+def check_records(records: list[FormRecord], known_students: set[str]) -> list[RecordProblem]:
+    """Problems found by the submission suites, one per record and field."""
+    problems = []
+    for f in _validate("students", _student_frame(records), _student_expectations(known_students), "submission_id"):
+        if f["column"] == "student_number" and f["expectation"] == "expect_column_values_to_be_in_set":
+            reason = "no student with this number in PowerSchool"
+        else:
+            reason = f"{f['column']} {_MESSAGES.get(f['expectation'], 'failed ' + f['expectation'])}"
+        problems.append(RecordProblem(submission_id=f["row"], field=f["column"], reason=reason,
+                                      value=str(f["value"] if f["value"] is not None else ""), check=f["expectation"]))
+    for f in _validate("contacts", _contact_frame(records), _contact_expectations(), "row_id"):
+        submission_id, slot = f["row"].rsplit("#", 1)
+        problems.append(RecordProblem(
+            submission_id=submission_id, field=f"contact{slot}.{f['column']}",
+            reason=f"contact {slot} {f['column']} {_MESSAGES.get(f['expectation'], 'failed ' + f['expectation'])}",
+            value=str(f["value"] if f["value"] is not None else ""), check=f["expectation"]))
+    return problems

@@ -1,0 +1,310 @@
+"""The writeback store's repository: every read and write of the run's data goes through here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..domain.models import Decision, RecordProblem, ReviewItem, Submission
+from .migrate import upgrade
+from .schema import (
+    AuditRow,
+    LedgerRow,
+    QuarantineRow,
+    RememberedDecision,
+    ReviewItemRow,
+    Run,
+    RunData,
+    SubmissionRow,
+    SyncState,
+    utcnow,
+)
+
+
+class StoreError(Exception):
+    pass
+
+
+class ItemNotFound(StoreError):
+    pass
+
+
+class DecisionConflict(StoreError):
+    """Someone else decided the item since the version the caller saw."""
+
+
+class InvalidDecision(StoreError):
+    pass
+
+
+def default_store_url() -> str:
+    """`WRITEBACK_STORE_URL`, else a SQLite file under `WRITEBACK_HOME` (default `~/.writeback`)."""
+    url = os.environ.get("WRITEBACK_STORE_URL")
+    if url:
+        return url
+    home = Path(os.environ.get("WRITEBACK_HOME", Path.home() / ".writeback"))
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'store.db'}"
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # WAL lets the reviewer and the tasks work at once
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    def __init__(self, url: str | None = None, *, migrate: bool = True):
+        self.url = url or default_store_url()
+        self.engine = _engine(self.url)
+        if migrate:
+            upgrade(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self._sessions.begin()  # type: ignore[return-value]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ runs
+    def ensure_run(self, run_id: str, district: str, *, dag_run_id: str = "", dry_run: bool = False) -> Run:
+        with self._sessions.begin() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                run = Run(id=run_id, district=district, dag_run_id=dag_run_id, dry_run=dry_run, counts={})
+                s.add(run)
+            return run
+
+    def get_run(self, run_id: str) -> Run:
+        with self._sessions() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise StoreError(f"unknown run {run_id!r}")
+            return run
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        with self._sessions.begin() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise StoreError(f"unknown run {run_id!r}")
+            for k, v in values.items():
+                setattr(run, k, v)
+
+    def add_counts(self, run_id: str, stage: str, counts: dict[str, Any]) -> None:
+        with self._sessions.begin() as s:
+            run = s.get(Run, run_id)
+            run.counts = {**(run.counts or {}), stage: counts}
+
+    def list_runs(self, district: str | None = None, limit: int = 100) -> list[Run]:
+        with self._sessions() as s:
+            q = select(Run).order_by(Run.created_at.desc()).limit(limit)
+            if district:
+                q = q.where(Run.district == district)
+            return list(s.scalars(q))
+
+    def put_data(self, run_id: str, kind: str, data: dict[str, Any]) -> None:
+        with self._sessions.begin() as s:
+            row = s.get(RunData, (run_id, kind))
+            if row is None:
+                s.add(RunData(run_id=run_id, kind=kind, data=data))
+            else:
+                row.data = data
+
+    def get_data(self, run_id: str, kind: str) -> dict[str, Any] | None:
+        with self._sessions() as s:
+            row = s.get(RunData, (run_id, kind))
+            return row.data if row else None
+
+    # ------------------------------------------------------------ submissions and quarantine
+    def save_submissions(self, run_id: str, submissions: Iterable[Submission]) -> int:
+        """Replace the run's submissions (a rerun of extract gives the same rows, not more)."""
+        with self._sessions.begin() as s:
+            s.execute(delete(SubmissionRow).where(SubmissionRow.run_id == run_id))
+            n = 0
+            for sub in submissions:
+                s.add(SubmissionRow(run_id=run_id, submission_id=sub.id, student_number=sub.student_number,
+                                    updated_at=sub.updated_at, payload=sub.model_dump(mode="json")))
+                n += 1
+            return n
+
+    def submissions(self, run_id: str, status: str | None = None) -> list[SubmissionRow]:
+        with self._sessions() as s:
+            q = select(SubmissionRow).where(SubmissionRow.run_id == run_id).order_by(SubmissionRow.id)
+            if status:
+                q = q.where(SubmissionRow.status == status)
+            return list(s.scalars(q))
+
+    def record_quality(self, run_id: str, valid: dict[str, dict[str, Any]], problems: list[RecordProblem]) -> None:
+        """Mark each submission valid (with its mapped record) or quarantined (with every problem)."""
+        bad = {p.submission_id for p in problems}
+        with self._sessions.begin() as s:
+            s.execute(delete(QuarantineRow).where(QuarantineRow.run_id == run_id))
+            for row in s.scalars(select(SubmissionRow).where(SubmissionRow.run_id == run_id)):
+                if row.submission_id in bad:
+                    row.status, row.record = "quarantined", None
+                elif row.submission_id in valid:
+                    row.status, row.record = "valid", valid[row.submission_id]
+            for p in problems:
+                s.add(QuarantineRow(run_id=run_id, submission_id=p.submission_id, field=p.field, reason=p.reason,
+                                    value=p.value, check=p.check))
+
+    def quarantine(self, run_id: str) -> list[QuarantineRow]:
+        with self._sessions() as s:
+            return list(s.scalars(select(QuarantineRow).where(QuarantineRow.run_id == run_id)
+                                  .order_by(QuarantineRow.id)))
+
+    # ------------------------------------------------------------ review items and decisions
+    def replace_review_items(self, run_id: str, items: list[ReviewItem], plan_hash: str) -> None:
+        """Store the plan's items. An item decided earlier keeps its decision if it is still the same item."""
+        with self._sessions.begin() as s:
+            existing = {r.item_key: r for r in s.scalars(select(ReviewItemRow).where(ReviewItemRow.run_id == run_id))}
+            keep = set()
+            for item in items:
+                row = existing.get(item.key)
+                same = row is not None and row.payload == item.payload and row.options == item.options
+                if not same:
+                    if row is not None:
+                        s.delete(row)
+                        s.flush()
+                    row = ReviewItemRow(run_id=run_id, item_key=item.key, kind=item.kind,
+                                        submission_id=item.submission_id, student_number=item.student_number,
+                                        slot=item.slot, options=item.options, payload=item.payload,
+                                        decision_data={}, state="pending", version=1)
+                    s.add(row)
+                row.plan_hash = plan_hash
+                keep.add(item.key)
+            for key, row in existing.items():
+                if key not in keep:
+                    s.delete(row)
+
+    def items(self, run_id: str, *, state: str | None = None, kind: str | None = None) -> list[ReviewItemRow]:
+        with self._sessions() as s:
+            q = select(ReviewItemRow).where(ReviewItemRow.run_id == run_id).order_by(ReviewItemRow.id)
+            if state:
+                q = q.where(ReviewItemRow.state == state)
+            if kind:
+                q = q.where(ReviewItemRow.kind == kind)
+            return list(s.scalars(q))
+
+    def item(self, run_id: str, item_key: str) -> ReviewItemRow:
+        with self._sessions() as s:
+            row = s.scalar(select(ReviewItemRow).where(ReviewItemRow.run_id == run_id,
+                                                       ReviewItemRow.item_key == item_key))
+            if row is None:
+                raise ItemNotFound(f"run {run_id!r} has no review item {item_key!r}")
+            return row
+
+    def pending_count(self, run_id: str) -> int:
+        with self._sessions() as s:
+            return s.scalar(select(func.count()).select_from(ReviewItemRow)
+                            .where(ReviewItemRow.run_id == run_id, ReviewItemRow.state == "pending")) or 0
+
+    def decide(self, run_id: str, item_key: str, choice: str, *, user: str, data: dict[str, Any] | None = None,
+               comment: str = "", expected_version: int | None = None) -> ReviewItemRow:
+        """Record a decision. With `expected_version`, a concurrent decision makes this one fail (409)."""
+        row = self.item(run_id, item_key)
+        if choice not in row.options:
+            raise InvalidDecision(f"{choice!r} is not an option of {item_key!r} (options: {', '.join(row.options)})")
+        version = row.version if expected_version is None else expected_version
+        with self._sessions.begin() as s:
+            result = s.execute(
+                update(ReviewItemRow)
+                .where(ReviewItemRow.id == row.id, ReviewItemRow.version == version)
+                .values(choice=choice, decision_data=data or {}, decided_by=user, decided_at=utcnow(),
+                        comment=comment, state="decided", version=version + 1)
+            )
+            if result.rowcount != 1:
+                raise DecisionConflict(f"{item_key!r} was changed by someone else; reload and decide again")
+        return self.item(run_id, item_key)
+
+    def decisions(self, run_id: str) -> dict[str, Decision]:
+        return {
+            r.item_key: Decision(item_key=r.item_key, choice=r.choice, data=r.decision_data or {},
+                                 decided_by=r.decided_by or "")
+            for r in self.items(run_id, state="decided")
+        }
+
+    def remember(self, district: str, fingerprint: str, person_id: int, decision: str, user: str) -> None:
+        with self._sessions.begin() as s:
+            row = s.get(RememberedDecision, (district, fingerprint, person_id))
+            if row is None:
+                s.add(RememberedDecision(district=district, fingerprint=fingerprint, person_id=person_id,
+                                         decision=decision, decided_by=user))
+            else:
+                row.decision, row.decided_by, row.decided_at = decision, user, utcnow()
+
+    def remembered(self, district: str) -> dict[tuple[str, int], str]:
+        with self._sessions() as s:
+            rows = s.scalars(select(RememberedDecision).where(RememberedDecision.district == district))
+            return {(r.fingerprint, r.person_id): r.decision for r in rows}
+
+    # ------------------------------------------------------------ ledger and audit
+    def ledger(self, run_id: str) -> dict[str, LedgerRow]:
+        with self._sessions() as s:
+            return {r.op_key: r for r in s.scalars(select(LedgerRow).where(LedgerRow.run_id == run_id))}
+
+    def ledger_begin(self, run_id: str, op_key: str, kind: str) -> LedgerRow:
+        with self._sessions.begin() as s:
+            row = s.scalar(select(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.op_key == op_key))
+            if row is None:
+                row = LedgerRow(run_id=run_id, op_key=op_key, kind=kind, status="pending", attempts=0, error="")
+                s.add(row)
+            row.attempts = (row.attempts or 0) + 1
+            row.status = "pending"
+            return row
+
+    def ledger_finish(self, run_id: str, op_key: str, status: str, *, result_id: int | None = None,
+                      error: str = "", retryable: bool = False) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.op_key == op_key)
+                      .values(status=status, result_id=result_id, error=error[:2000], retryable=retryable,
+                              updated_at=utcnow()))
+
+    def audit(self, run_id: str, op_key: str, kind: str, *, student_number: str = "", person_ref: str = "",
+              before: dict[str, Any] | None = None, after: dict[str, Any] | None = None, reviewer: str = "",
+              response: str = "") -> None:
+        with self._sessions.begin() as s:
+            s.add(AuditRow(run_id=run_id, op_key=op_key, kind=kind, student_number=student_number,
+                           person_ref=person_ref or "", before=before or {}, after=after or {},
+                           reviewer=reviewer, response=response[:2000]))
+
+    def audit_rows(self, run_id: str) -> list[AuditRow]:
+        with self._sessions() as s:
+            return list(s.scalars(select(AuditRow).where(AuditRow.run_id == run_id).order_by(AuditRow.id)))
+
+    # ------------------------------------------------------------ sync cursor
+    def cursor(self, district: str) -> str | None:
+        with self._sessions() as s:
+            row = s.get(SyncState, district)
+            return row.cursor if row else None
+
+    def advance_cursor(self, district: str, cursor: str | None, run_id: str) -> None:
+        if cursor is None:
+            return
+        with self._sessions.begin() as s:
+            row = s.get(SyncState, district)
+            if row is None:
+                s.add(SyncState(district=district, cursor=cursor, last_run_id=run_id))
+            else:
+                row.cursor, row.last_run_id = cursor, run_id
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()

@@ -1,0 +1,143 @@
+"""Tables of the writeback store. Alembic migrations in `migrations/` create them; a test proves the two agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Run(Base):
+    __tablename__ = "wb_runs"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    district: Mapped[str] = mapped_column(String(100), index=True)
+    dag_run_id: Mapped[str] = mapped_column(String(250), default="")
+    status: Mapped[str] = mapped_column(String(30), default="created")
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    cursor_from: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    cursor_to: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    plan_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approved_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class RunData(Base):
+    """Large per-run documents (snapshot, plan) kept whole; XCom carries only ids and counts."""
+
+    __tablename__ = "wb_run_data"
+    run_id: Mapped[str] = mapped_column(ForeignKey("wb_runs.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class SubmissionRow(Base):
+    __tablename__ = "wb_submissions"
+    __table_args__ = (UniqueConstraint("run_id", "submission_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("wb_runs.id", ondelete="CASCADE"), index=True)
+    submission_id: Mapped[str] = mapped_column(String(100))
+    student_number: Mapped[str] = mapped_column(String(50), default="")
+    updated_at: Mapped[str] = mapped_column(String(50), default="")
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received | valid | quarantined
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the mapped FormRecord
+
+
+class QuarantineRow(Base):
+    __tablename__ = "wb_quarantine"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("wb_runs.id", ondelete="CASCADE"), index=True)
+    submission_id: Mapped[str] = mapped_column(String(100))
+    field: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(Text, default="")
+    check: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ReviewItemRow(Base):
+    __tablename__ = "wb_review_items"
+    __table_args__ = (UniqueConstraint("run_id", "item_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("wb_runs.id", ondelete="CASCADE"), index=True)
+    item_key: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    submission_id: Mapped[str] = mapped_column(String(100))
+    student_number: Mapped[str] = mapped_column(String(50))
+    slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    options: Mapped[list[Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending | decided
+    choice: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decision_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    plan_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RememberedDecision(Base):
+    """Match decisions kept across runs: a confirmed match or a 'not a match' is not asked again."""
+
+    __tablename__ = "wb_remembered"
+    district: Mapped[str] = mapped_column(String(100), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(400), primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision: Mapped[str] = mapped_column(String(30))
+    decided_by: Mapped[str] = mapped_column(String(200), default="")
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LedgerRow(Base):
+    """The applied-writes ledger: a key recorded before each write and confirmed after it."""
+
+    __tablename__ = "wb_ledger"
+    __table_args__ = (UniqueConstraint("run_id", "op_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("wb_runs.id", ondelete="CASCADE"), index=True)
+    op_key: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | done | failed | stale
+    result_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    retryable: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class AuditRow(Base):
+    __tablename__ = "wb_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(200), index=True)
+    op_key: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(40))
+    student_number: Mapped[str] = mapped_column(String(50), default="")
+    person_ref: Mapped[str] = mapped_column(String(100), default="")
+    before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reviewer: Mapped[str] = mapped_column(String(200), default="")
+    response: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SyncState(Base):
+    __tablename__ = "wb_sync_state"
+    district: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_run_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
