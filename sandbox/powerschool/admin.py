@@ -1,0 +1,110 @@
+"""Admin endpoints (``/_sandbox/*``, no auth, loopback only) and the request-counting middleware."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from .auth import bearer_token, unauthorized
+from .util import state
+
+COUNTED_METHODS = ("GET", "POST", "PUT", "DELETE")
+WRITE_METHODS = ("POST", "PUT", "DELETE")
+
+
+class Stats:
+    """Requests by method, and every successful state-changing call under ``/ws``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests = dict.fromkeys(COUNTED_METHODS, 0)
+            self.writes: list[dict[str, Any]] = []
+
+    def count(self, method: str) -> None:
+        if method in self.requests:
+            with self._lock:
+                self.requests[method] += 1
+
+    def record_write(self, method: str, path: str, status: int) -> None:
+        with self._lock:
+            self.writes.append({"seq": len(self.writes) + 1, "method": method, "path": path, "status": status})
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": dict(self.requests), "writes": len(self.writes)}
+
+    def write_log(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(w) for w in self.writes]
+
+
+def is_write(method: str, path: str) -> bool:
+    """State-changing calls under /ws; PowerQuery POSTs are reads."""
+    return method in WRITE_METHODS and path.startswith("/ws/") and not path.startswith("/ws/schema/query/")
+
+
+def _loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("localhost", "testclient")
+
+
+async def sandbox_middleware(request: Request, call_next: Any) -> Response:
+    """Counting, the Bearer check for /ws, and the fidelity policy's ``before_request`` hook."""
+    sb = state(request)
+    path, method = request.url.path, request.method
+    if path.startswith("/_sandbox"):
+        if not _loopback(request):
+            return JSONResponse({"message": "admin endpoints are loopback only"}, status_code=403)
+        return await call_next(request)
+    sb.stats.count(method)
+    if path.startswith("/ws") and not sb.tokens.valid(bearer_token(request)):
+        return unauthorized()
+    blocked = await sb.policy.before_request(request)
+    if blocked is not None:
+        return blocked
+    response = await sb.policy.after_response(request, await call_next(request))
+    if is_write(method, path) and 200 <= response.status_code < 300:
+        sb.stats.record_write(method, path, response.status_code)
+    return response
+
+
+router = APIRouter(prefix="/_sandbox")
+
+
+@router.get("/health")
+def health() -> dict[str, bool]:
+    return {"ok": True}
+
+
+@router.get("/stats")
+def stats(request: Request) -> dict[str, Any]:
+    return state(request).stats.snapshot()
+
+
+@router.get("/writes")
+def writes(request: Request) -> list[dict[str, Any]]:
+    return state(request).stats.write_log()
+
+
+@router.post("/reset-stats")
+def reset_stats(request: Request) -> dict[str, bool]:
+    state(request).stats.reset()
+    return {"ok": True}
+
+
+@router.post("/expire-tokens")
+def expire_tokens(request: Request) -> dict[str, bool]:
+    """Not in the contract: revoke the live token so clients can be tested re-authenticating on 401."""
+    state(request).tokens.revoke()
+    return {"ok": True}
