@@ -24,6 +24,7 @@ from .models import (
     WriteOp,
 )
 from .plan import _name_changes, _pair_values
+from .targets import address_group
 
 
 class UnresolvedItems(ValueError):
@@ -82,6 +83,11 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
         if fc.needs_review and (decision is None or decision.choice != "approve"):
             continue
         fields[fc.target], expected[fc.target] = fc.new, fc.old
+    # PowerSchool takes an address block whole: send its unchanged parts along with the changed ones.
+    groups = {address_group(t) for t in fields} - {None}
+    for fc in sp.field_changes:
+        if address_group(fc.target) in groups and fc.target not in fields and fc.old:
+            fields[fc.target], expected[fc.target] = fc.old, fc.old
     if fields:
         ops.append(WriteOp(key=f"student:{sp.student_dcid}", kind="student_update", student_dcid=sp.student_dcid,
                            student_number=sp.student_number, values=fields, expected=expected))

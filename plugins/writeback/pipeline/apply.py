@@ -199,8 +199,8 @@ class Applier:
         for op in ready:
             result = by_uid.get(op.key)
             if result is None or result.status != "SUCCESS":
-                errors = "; ".join(f"{e.get('field')}: {e.get('error_description')}" for e in (result.errors if result
-                                   else [])) or "no result for this record"
+                errors = "; ".join(f"{e.field}: {e.description}" for e in (result.errors if result else [])) \
+                    or "no result for this record"
                 self._finish(op, "failed", error=errors, retryable=False)
                 continue
             after = _current_student_values(self._read_student(op.student_dcid), op.values)
