@@ -29,7 +29,8 @@ def choose(item: Any, truth: dict[str, Any], today: dt.date) -> tuple[str, dict[
     if kind == "name_mismatch":
         slot_person = (item.payload.get("slot_person") or {}).get("person_id")
         if true_person is not None and true_person == slot_person:
-            return ("same_person_keep_name" if slot.get("typo") else "same_person_update_name"), {}
+            # the generator never renames a contact: a differing name is a typo, a nickname or lost accents
+            return "same_person_keep_name", {}
         confirm = f"confirm:{true_person}"
         if true_person is not None and confirm in item.options:
             return confirm, {}

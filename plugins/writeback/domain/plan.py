@@ -152,8 +152,25 @@ def _used_by(person_id: int, student: Student, index: ContactIndex, snapshot: Sn
 
 
 def _portal_conflict(email: str, person_id: int | None, snapshot: Snapshot) -> bool:
+    """True when another portal account uses the email. An account linked to nobody is another account
+    too (a new contact has no person id, and None == None must not read as "the same person")."""
     key = email_key(email)
-    return any(email_key(a.email) == key and a.person_id != person_id for a in snapshot.portal_accounts)
+    return any(email_key(a.email) == key and (a.person_id is None or a.person_id != person_id)
+               for a in snapshot.portal_accounts)
+
+
+def _portal_email_problem(contact: SubmittedContact, person: Person | None, person_id: int | None,
+                          snapshot: Snapshot) -> str | None:
+    """Why Data Access cannot be granted as asked: no email at all, or an email of another portal account."""
+    if not contact.data_access:
+        return None
+    email = contact.email or next((e.address for e in (person.emails if person else []) if e.primary),
+                                  person.emails[0].address if person and person.emails else "")
+    if not email:
+        return "no_email"
+    if contact.email and _portal_conflict(contact.email, person_id, snapshot):
+        return "email_in_use"
+    return None
 
 
 def plan_student(record: FormRecord, student: Student, snapshot: Snapshot, index: ContactIndex,
@@ -170,8 +187,12 @@ def plan_student(record: FormRecord, student: Student, snapshot: Snapshot, index
         cp = ContactPlan(slot=contact.slot, submitted=contact, match_class=result.match_class,
                          person_id=result.person_id, candidates=result.candidates[:5], flags=list(result.flags),
                          new_key=new_contact_key(contact, region))
-        person = snapshot.persons.get(result.person_id) if result.person_id else None
-        link = next((lk for lk in links if lk.person_id == result.person_id), None) if person else None
+        if contact.remove and result.person_id is None and result.slot_person_id is not None:
+            # a family removing a contact names the one in that slot, maybe by a nickname: the
+            # removal targets the slot's person, and the reviewer sees the name mismatch on the item
+            cp.person_id = result.slot_person_id
+        person = snapshot.persons.get(cp.person_id) if cp.person_id else None
+        link = next((lk for lk in links if lk.person_id == cp.person_id), None) if person else None
         cp.link_id = link.id if link else None
         if contact.remove:
             cp.action = ContactAction.EXPIRE if link else ContactAction.DO_NOT_UPDATE
@@ -184,7 +205,8 @@ def plan_student(record: FormRecord, student: Student, snapshot: Snapshot, index
             cp.used_by = _used_by(person.id, student, index, snapshot)
             if cp.used_by:
                 cp.flags.append("used_by")
-        if contact.data_access and contact.email and _portal_conflict(contact.email, result.person_id, snapshot):
+        portal_problem = _portal_email_problem(contact, person, result.person_id, snapshot)
+        if portal_problem:
             cp.flags.append("portal_email_conflict")
         plan.contacts.append(cp)
     return plan
@@ -208,7 +230,8 @@ def review_items_for(sp: StudentPlan, snapshot: Snapshot) -> list[ReviewItem]:
             if cp.link_id:
                 items.append(ReviewItem(key=f"{base}:contact{cp.slot}:removal", kind="contact_removal",
                                         options=["expire", "unlink", "do_not_update"], default="expire",
-                                        payload={"submitted": submitted, "person_id": cp.person_id}, **common))
+                                        payload={"submitted": submitted, "person_id": cp.person_id,
+                                                 "flags": cp.flags, "candidates": candidates}, **common))
             continue
         if "name_mismatch" in cp.flags:
             slot_person = next((c for c in cp.candidates if any("slot" in r for r in c.reasons)), None)
@@ -241,7 +264,8 @@ def review_items_for(sp: StudentPlan, snapshot: Snapshot) -> list[ReviewItem]:
             items.append(ReviewItem(
                 key=f"{base}:contact{cp.slot}:portal", kind="portal_email_conflict",
                 options=["skip_data_access", "do_not_update"], default="skip_data_access",
-                payload={"email": cp.submitted.email, "person_id": cp.person_id}, **common))
+                payload={"email": cp.submitted.email, "person_id": cp.person_id,
+                         "reason": "email_in_use" if cp.submitted.email else "no_email"}, **common))
     return items
 
 

@@ -35,13 +35,15 @@ class ApplyOutcome:
     skipped: int = 0  # done in an earlier attempt
     failed: int = 0
     stale: int = 0
-    writes: int = 0
+    writes: int = 0  # operations that changed something
+    http_writes: int = 0  # state-changing HTTP calls PowerSchool accepted
     by_kind: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
 
     def as_counts(self) -> dict[str, Any]:
         return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "stale": self.stale,
-                "writes": self.writes, "by_kind": self.by_kind}
+                "writes": self.writes,
+                "http_writes": self.http_writes, "by_kind": self.by_kind}
 
 
 def student_body(op: WriteOp) -> dict[str, Any]:
@@ -142,6 +144,13 @@ class Applier:
 
     # ------------------------------------------------------------ run
     def run(self, ops: list[WriteOp], batch_size: int = 50) -> ApplyOutcome:
+        start = getattr(self.client, "writes_succeeded", 0)
+        try:
+            return self._run(ops, batch_size)
+        finally:
+            self.outcome.http_writes = getattr(self.client, "writes_succeeded", 0) - start
+
+    def _run(self, ops: list[WriteOp], batch_size: int) -> ApplyOutcome:
         pending = []
         for op in ops:
             if self._is_done(op):

@@ -89,6 +89,7 @@ class PowerSchoolClient:
         self.session = session or requests.Session()
         self.limiter = RateLimiter(requests_per_second)
         self.stats: Counter[str] = Counter()
+        self.writes_succeeded = 0  # state-changing calls PowerSchool accepted (what an audit must explain)
         self._stats_lock = threading.Lock()
         self._token: str | None = None
         self._token_expires_at = 0.0
@@ -219,6 +220,9 @@ class PowerSchoolClient:
 
             status = resp.status_code
             if status < 400:
+                if method != "GET" and basic_auth is None and not path.startswith("/ws/schema/query"):
+                    with self._stats_lock:
+                        self.writes_succeeded += 1
                 return self._parse_body(resp)
 
             if status == 401 and basic_auth is None and not reauthenticated:
