@@ -165,7 +165,7 @@ def test_removed_contacts_are_expired_and_ordered_last(world, first_run):
     links = world["reader"].query("links")
     cases = valid_submissions(world, "removed_contact")
     assert cases
-    for sub, truth in cases:
+    for _, truth in cases:
         dcid = truth["student_dcid"]
         removed = [int(c["person_id"]) for c in truth["contacts"].values() if c.get("remove")]
         current: dict[int, dict] = {}  # one row per detail: keep each link's current (latest) detail

@@ -180,13 +180,17 @@ class Store:
                 row = existing.get(item.key)
                 same = row is not None and row.payload == item.payload and row.options == item.options
                 if not same:
+                    # A changed item starts over, but its version keeps rising: a reviewer still holding the
+                    # version of the old item must get a conflict, not decide an item they never saw.
+                    version = 1
                     if row is not None:
+                        version = row.version + 1
                         s.delete(row)
                         s.flush()
                     row = ReviewItemRow(run_id=run_id, item_key=item.key, kind=item.kind,
                                         submission_id=item.submission_id, student_number=item.student_number,
                                         slot=item.slot, options=item.options, payload=item.payload,
-                                        decision_data={}, state="pending", version=1)
+                                        decision_data={}, state="pending", version=version)
                     s.add(row)
                 row.plan_hash = plan_hash
                 keep.add(item.key)

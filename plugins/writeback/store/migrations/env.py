@@ -2,6 +2,7 @@
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
+
 from writeback.store.schema import Base
 
 config = context.config
