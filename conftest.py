@@ -5,8 +5,17 @@ check silently did not run.
 """
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
+
+# Airflow reads its configuration at import: give the tests their own home (never ~/airflow) and
+# this repository's DAGs, before anything imports airflow.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="writeback-airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parent / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -31,6 +31,7 @@ class QualityConfig(_Strict):
 class ApprovalConfig(_Strict):
     timeout_hours: float = 72
     poke_interval_seconds: float = 30
+    deferrable: bool = True  # wait in the triggerer; false: reschedule-mode pokes (no triggerer needed)
 
 
 class ApplyConfig(_Strict):

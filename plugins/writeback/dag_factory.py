@@ -65,6 +65,7 @@ def build_dag(cfg: DistrictConfig) -> DAG:
         match = MatchContactsOperator(task_id="match_contacts", **common)
         plan = BuildPlanOperator(task_id="build_plan", **common)
         wait = ApprovalSensor(task_id="wait_for_approval", poke_interval=cfg.approval.poke_interval_seconds,
+                              deferrable=cfg.approval.deferrable,
                               timeout=cfg.approval.timeout_hours * 3600, **common)
         apply = ApplyPlanOperator(task_id="apply", outlets=[applied_asset(cfg.name)], **common, **ps)
         clean = CleanupOperator(task_id="cleanup", **common, **ps)

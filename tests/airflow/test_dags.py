@@ -1,0 +1,58 @@
+"""The DAG factory: every district file gives a DAG that Airflow's own DagBag loads without errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def dagbag(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_every_district_file_gives_a_dag_without_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    districts = [yaml.safe_load(p.read_text())["name"] for p in (ROOT / "include" / "districts").glob("*.yaml")]
+    assert sorted(dagbag.dag_ids) == sorted(f"writeback_{d}" for d in districts)
+
+
+def test_demo_dag_shape(dagbag):
+    dag = dagbag.dags["writeback_demo"]
+    order = ["check_quality", "match_contacts", "build_plan", "wait_for_approval", "apply", "cleanup", "report"]
+    for upstream, downstream in zip(order, order[1:], strict=False):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    assert dag.get_task("check_quality").upstream_task_ids == {"extract_submissions", "extract_snapshot"}
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    # every task that calls PowerSchool shares the district's pool
+    assert {dag.get_task(t).pool for t in ("extract_snapshot", "apply", "cleanup")} == {"powerschool_demo"}
+    assert set(dag.params.keys()) >= {"dry_run", "submission_ids", "student_numbers", "re_review"}
+    assert [o.uri for o in dag.get_task("apply").outlets] == ["writeback://demo/applied"]
+
+
+def test_a_new_district_file_adds_a_dag(tmp_path, monkeypatch):
+    include = tmp_path / "include"
+    shutil.copytree(ROOT / "include", include)
+    config = yaml.safe_load((include / "districts" / "demo.yaml").read_text())
+    config.update(name="north", powerschool_conn_id="powerschool_north", submissions_conn_id="schoolengage_north")
+    config["apply"]["pool"] = "powerschool_north"
+    (include / "districts" / "north.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("WRITEBACK_INCLUDE", str(include))
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    assert {"writeback_demo", "writeback_north"} <= set(bag.dag_ids)
+    assert bag.dags["writeback_north"].get_task("apply").pool == "powerschool_north"
+    assert os.environ["WRITEBACK_INCLUDE"] == str(include)
