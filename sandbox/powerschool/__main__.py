@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from .app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from .plugin import PluginError, parse_plugin
 from .server import serve_forever
 
 
@@ -34,9 +35,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     p.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
     p.add_argument("--max-page-size", type=int, default=100)
+    p.add_argument("--plugin", help="the installed plugin.xml (default: the bundled default_plugin.xml, "
+                                    "which grants everything)")
+    p.add_argument("--min-interval-ms", type=int, default=0,
+                   help="minimum interval between /ws requests of the plugin; sooner ones get 429 (0 = off)")
     args = p.parse_args(argv)
+    if args.min_interval_ms < 0:
+        p.error("--min-interval-ms must be >= 0")
+    plugin_xml = None
+    if args.plugin:
+        try:
+            with open(args.plugin, encoding="utf-8") as fh:
+                plugin_xml = fh.read()
+            parse_plugin(plugin_xml)
+        except (OSError, PluginError) as exc:
+            sys.exit(f"error: cannot install plugin {args.plugin}: {exc}")
     serve_forever(_district(args), args.host, args.port, client_id=args.client_id,
-                  client_secret=args.client_secret, db_path=args.db, max_page_size=args.max_page_size)
+                  client_secret=args.client_secret, db_path=args.db, max_page_size=args.max_page_size,
+                  plugin_xml=plugin_xml, min_interval_ms=args.min_interval_ms)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import threading
 from typing import Any
 
@@ -10,6 +11,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from .auth import bearer_token, unauthorized
+from .fidelity import PluginPolicy
+from .plugin import PluginError, parse_plugin
 from .util import state
 
 COUNTED_METHODS = ("GET", "POST", "PUT", "DELETE")
@@ -60,14 +63,17 @@ def _loopback(request: Request) -> bool:
 
 
 async def sandbox_middleware(request: Request, call_next: Any) -> Response:
-    """Counting, the Bearer check for /ws, and the fidelity policy's ``before_request`` hook."""
+    """The Bearer check for /ws, the fidelity policy's hooks and the write log.
+
+    Requests are counted earlier, by the ASGI gate in ``faults.py`` (so throttled and faulted
+    requests count too).
+    """
     sb = state(request)
     path, method = request.url.path, request.method
     if path.startswith("/_sandbox"):
         if not _loopback(request):
             return JSONResponse({"message": "admin endpoints are loopback only"}, status_code=403)
         return await call_next(request)
-    sb.stats.count(method)
     if path.startswith("/ws") and not sb.tokens.valid(bearer_token(request)):
         return unauthorized()
     blocked = await sb.policy.before_request(request)
@@ -101,6 +107,77 @@ def writes(request: Request) -> list[dict[str, Any]]:
 def reset_stats(request: Request) -> dict[str, bool]:
     state(request).stats.reset()
     return {"ok": True}
+
+
+def _bad(exc: ValueError) -> JSONResponse:
+    return JSONResponse({"message": str(exc)}, status_code=400)
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"null")
+    except ValueError:
+        raise ValueError("the body must be JSON") from None
+
+
+# -- faults and throttling (faults.py) -------------------------------------------------------------
+@router.get("/faults")
+async def get_faults(request: Request) -> dict[str, Any]:
+    return state(request).faults.snapshot()
+
+
+@router.post("/faults", response_model=None)
+async def set_faults(request: Request) -> dict[str, Any] | JSONResponse:
+    faults = state(request).faults
+    try:
+        faults.configure(await _json(request))
+    except ValueError as exc:
+        return _bad(exc)
+    return faults.snapshot()
+
+
+@router.delete("/faults")
+async def clear_faults(request: Request) -> dict[str, Any]:
+    faults = state(request).faults
+    faults.clear()
+    return faults.snapshot()
+
+
+@router.get("/throttle")
+async def get_throttle(request: Request) -> dict[str, int]:
+    return state(request).throttle.snapshot()
+
+
+@router.put("/throttle", response_model=None)
+async def set_throttle(request: Request) -> dict[str, int] | JSONResponse:
+    throttle = state(request).throttle
+    try:
+        throttle.configure(await _json(request))
+    except ValueError as exc:
+        return _bad(exc)
+    return throttle.snapshot()
+
+
+# -- the installed plugin (plugin.py, fidelity.PluginPolicy) ---------------------------------------
+@router.get("/plugin", response_model=None)
+async def get_plugin(request: Request) -> dict[str, Any] | JSONResponse:
+    policy = state(request).policy
+    if not isinstance(policy, PluginPolicy):
+        return JSONResponse({"message": "this sandbox runs a custom policy, not a plugin.xml"}, status_code=409)
+    return policy.plugin.as_json()
+
+
+@router.put("/plugin", response_model=None)
+async def put_plugin(request: Request) -> dict[str, Any] | JSONResponse:
+    """Install another plugin.xml (the raw XML is the body) without restarting."""
+    policy = state(request).policy
+    if not isinstance(policy, PluginPolicy):
+        return JSONResponse({"message": "this sandbox runs a custom policy, not a plugin.xml"}, status_code=409)
+    try:
+        policy.plugin = parse_plugin((await request.body()).decode("utf-8", "replace"))
+    except PluginError as exc:
+        return _bad(exc)
+    return policy.plugin.as_json()
 
 
 @router.post("/expire-tokens")

@@ -3,6 +3,10 @@
 Write replies use the envelope ``status/action/_success_message/_error_message/savedObject``; a rule
 violation is HTTP 400 (404 for an unknown id) with ``status: "ERROR"``. The rules live in
 ``contact_model``.
+
+Plugin grants [sandbox choice]: reads need none; a write needs FullAccess on every column of the
+PowerSchool tables behind the resource it changes (``WRITE_TABLES``, columns as the snapshot
+PowerQueries name them), else 403 with the table API's NoAccess body, before anything is validated.
 """
 
 from __future__ import annotations
@@ -15,9 +19,20 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from . import contact_model as m
-from .util import JsonBody, base_url, message, state
+from .powerquery import TABLE_COLUMNS
+from .util import JsonBody, base_url, enforce, message, state
 
 router = APIRouter(prefix="/ws/contacts")
+
+WRITE_TABLES: dict[str, tuple[str, ...]] = {
+    "person": ("person",),
+    "emails": ("emailaddress", "personemailaddressassoc"),
+    "phones": ("phonenumber", "personphonenumberassoc"),
+    "addresses": ("personaddress", "personaddressassoc"),
+    "students": ("studentcontactassoc", "studentcontactdetail"),
+    "studentdetails": ("studentcontactdetail",),
+}
+ALL_CONTACT_TABLES = tuple(dict.fromkeys(t for tables in WRITE_TABLES.values() for t in tables))
 
 WriteFn = Callable[[sqlite3.Connection, Any], tuple[int, str, Any]]
 
@@ -34,9 +49,11 @@ def _body(body: Any) -> dict[str, Any]:
     return body
 
 
-def _write(request: Request, action: str, fn: WriteFn) -> Response:
-    """Run ``fn(conn, sandbox) -> (id, ref path, savedObject)`` in one transaction; reply with the envelope."""
+def _write(request: Request, action: str, fn: WriteFn, tables: tuple[str, ...]) -> Response:
+    """Check the grants on ``tables``, run ``fn(conn, sandbox) -> (id, ref path, savedObject)`` in one
+    transaction and reply with the envelope."""
     sb = state(request)
+    enforce(sb.policy.contacts_access(request, {t: TABLE_COLUMNS[t] for t in tables}))
     try:
         with sb.db.tx() as c:
             obj_id, ref, saved = fn(c, sb)
@@ -79,7 +96,9 @@ def create_contact(request: Request, body: JsonBody = None) -> Response:
     def fn(c: sqlite3.Connection, sb: Any) -> tuple[int, str, Any]:
         cid = m.create_contact(c, _body(body), sb.db.codesets, sb.today())
         return cid, f"/ws/contacts/contact/{cid}", _contact(c, sb, cid)
-    return _write(request, "INSERT", fn)
+    parts = {"emails": "emails", "phones": "phones", "addresses": "addresses", "contactStudents": "students"}
+    sent = [part for key, part in parts.items() if isinstance(body, dict) and body.get(key)]
+    return _write(request, "INSERT", fn, tuple(dict.fromkeys(t for p in ("person", *sent) for t in WRITE_TABLES[p])))
 
 
 @router.get("/contact/{cid}")
@@ -122,7 +141,7 @@ def delete_contact(cid: str, request: Request) -> Response:
     def fn(c: sqlite3.Connection, sb: Any) -> tuple[int, str, Any]:
         m.delete_contact(c, contact_id)
         return contact_id, f"/ws/contacts/contact/{contact_id}", None
-    return _write(request, "DELETE", fn)
+    return _write(request, "DELETE", fn, ALL_CONTACT_TABLES)
 
 
 @router.get("/{cid}/demographics")
@@ -138,7 +157,7 @@ def put_demographics(cid: str, request: Request, body: JsonBody = None) -> Respo
         m.update_demographics(c, contact_id, _body(body))
         return contact_id, f"/ws/contacts/{contact_id}/demographics", m.demographics_json(
             m.require_contact(c, contact_id))
-    return _write(request, "UPDATE", fn)
+    return _write(request, "UPDATE", fn, WRITE_TABLES["person"])
 
 
 # -- student links ---------------------------------------------------------------------------------
@@ -156,7 +175,7 @@ def post_link(cid: str, request: Request, body: JsonBody = None) -> Response:
         m.require_contact(c, contact_id)
         lid = m.insert_link(c, contact_id, _body(body), sb.db.codesets, sb.today())
         return lid, f"/ws/contacts/{contact_id}/students/{lid}", _link(c, sb, contact_id, lid)
-    return _write(request, "INSERT", fn)
+    return _write(request, "INSERT", fn, WRITE_TABLES["students"])
 
 
 @router.get("/{cid}/students/{lid}")
@@ -172,7 +191,7 @@ def put_link(cid: str, lid: str, request: Request, body: JsonBody = None) -> Res
         m.require_contact(c, contact_id)
         m.update_link(c, contact_id, link_id, _body(body))
         return link_id, f"/ws/contacts/{contact_id}/students/{link_id}", _link(c, sb, contact_id, link_id)
-    return _write(request, "UPDATE", fn)
+    return _write(request, "UPDATE", fn, WRITE_TABLES["students"])
 
 
 @router.delete("/{cid}/students/{lid}")
@@ -183,7 +202,7 @@ def delete_link(cid: str, lid: str, request: Request) -> Response:
         m.require_contact(c, contact_id)
         m.delete_link(c, contact_id, link_id)
         return link_id, f"/ws/contacts/{contact_id}/students/{link_id}", None
-    return _write(request, "DELETE", fn)
+    return _write(request, "DELETE", fn, WRITE_TABLES["students"])
 
 
 @router.get("/{cid}/students/{lid}/studentdetails")
@@ -200,7 +219,7 @@ def post_detail(cid: str, lid: str, request: Request, body: JsonBody = None) -> 
         m.require_link(c, contact_id, link_id)
         did = m.insert_detail(c, link_id, m.detail_values(_body(body), None, sb.db.codesets))
         return did, f"/ws/contacts/{contact_id}/students/{link_id}/studentdetails/{did}", _detail(c, sb, link_id, did)
-    return _write(request, "INSERT", fn)
+    return _write(request, "INSERT", fn, WRITE_TABLES["studentdetails"])
 
 
 def _detail(c: sqlite3.Connection, sb: Any, link_id: int, did: int) -> dict[str, Any]:
@@ -227,7 +246,7 @@ def put_detail(cid: str, lid: str, did: str, request: Request, body: JsonBody = 
         m.update_detail(c, contact_id, link_id, detail_id, _body(body), sb.db.codesets)
         return (detail_id, f"/ws/contacts/{contact_id}/students/{link_id}/studentdetails/{detail_id}",
                 _detail(c, sb, link_id, detail_id))
-    return _write(request, "UPDATE", fn)
+    return _write(request, "UPDATE", fn, WRITE_TABLES["studentdetails"])
 
 
 @router.delete("/{cid}/students/{lid}/studentdetails/{did}")
@@ -238,7 +257,7 @@ def delete_detail(cid: str, lid: str, did: str, request: Request) -> Response:
         m.require_contact(c, contact_id)
         m.delete_detail(c, contact_id, link_id, detail_id)
         return detail_id, f"/ws/contacts/{contact_id}/students/{link_id}/studentdetails/{detail_id}", None
-    return _write(request, "DELETE", fn)
+    return _write(request, "DELETE", fn, WRITE_TABLES["studentdetails"])
 
 
 # -- emails, phones, addresses ---------------------------------------------------------------------
@@ -266,7 +285,7 @@ def post_child(cid: str, kind: str, request: Request, body: JsonBody = None) -> 
         m.require_contact(c, contact_id)
         new_id = child.insert(c, contact_id, _body(body), sb.db.codesets)
         return new_id, f"/ws/contacts/{contact_id}/{kind}/{new_id}", child.json(child.get(c, contact_id, new_id))
-    return _write(request, "INSERT", fn)
+    return _write(request, "INSERT", fn, WRITE_TABLES[kind])
 
 
 @router.get("/{cid}/{kind}/{child_id}")
@@ -287,7 +306,7 @@ def put_child(cid: str, kind: str, child_id: str, request: Request, body: JsonBo
         m.require_contact(c, contact_id)
         child.update(c, contact_id, item, _body(body), sb.db.codesets)
         return item, f"/ws/contacts/{contact_id}/{kind}/{item}", child.json(child.get(c, contact_id, item))
-    return _write(request, "UPDATE", fn)
+    return _write(request, "UPDATE", fn, WRITE_TABLES[kind])
 
 
 @router.delete("/{cid}/{kind}/{child_id}")
@@ -298,4 +317,4 @@ def delete_child(cid: str, kind: str, child_id: str, request: Request) -> Respon
         m.require_contact(c, contact_id)
         child.delete(c, contact_id, item)
         return item, f"/ws/contacts/{contact_id}/{kind}/{item}", None
-    return _write(request, "DELETE", fn)
+    return _write(request, "DELETE", fn, WRITE_TABLES[kind])

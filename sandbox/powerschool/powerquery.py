@@ -112,3 +112,18 @@ def run(name: str, request: Request, body: JsonBody = None) -> dict[str, Any]:
     cols = query.columns
     return {"name": name, "record": [{col: as_string(v) for col, v in zip(cols, row, strict=True)} for row in rows],
             "@extensions": ""}
+
+
+def table_columns() -> dict[str, list[str]]:
+    """Each PowerSchool table the queries read, with its columns (in query order)."""
+    out: dict[str, list[str]] = {}
+    for query in QUERIES.values():
+        for field in query.columns:
+            table, col = field.split(".", 1)
+            cols = out.setdefault(table, [])
+            if col not in cols:
+                cols.append(col)
+    return out
+
+
+TABLE_COLUMNS = table_columns()

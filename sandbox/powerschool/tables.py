@@ -1,7 +1,9 @@
 """Table API ``/ws/schema/table/{t}`` for the extension tables (e.g. ``u_students_extension``).
 
 Core tables answer 405 [sandbox choice], unknown tables 404, unknown columns 400 (checked before
-the fidelity policy's grants). Values travel as strings.
+the fidelity policy's grants). Every column named in ``projection``, ``q``, ``sort`` or a body needs
+a grant (ViewOnly to read, FullAccess to write); ``projection=*`` means the columns the plugin may
+read; a DELETE needs FullAccess on every column. Values travel as strings.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from .db import EXTENSION_KEY, next_id
+from .plugin import NO_ACCESS
 from .util import ApiError, JsonBody, as_string, base_url, enforce, fiql_to_sql, message, page_window, state
 
 CORE_TABLES = {
@@ -40,10 +43,14 @@ def _invalid(col: str, table: str) -> ApiError:
     return message(400, f"Invalid field specified: {col} is not valid column for table {table}")
 
 
-def _columns(raw: str, table: str, all_cols: list[str]) -> list[str]:
+def _columns(raw: str, table: str, all_cols: list[str], request: Request | None = None) -> list[str]:
+    """The named columns (400 for an unknown one); ``*`` is every column the plugin may read."""
     names = [c.strip().lower() for c in raw.split(",") if c.strip()]
     if names == ["*"]:
-        return list(all_cols)
+        if request is None:
+            return list(all_cols)
+        policy = state(request).policy
+        return [c for c in all_cols if policy.column_access(table, c) != NO_ACCESS]
     for col in names:
         if col not in all_cols:
             raise _invalid(col, table)
@@ -87,7 +94,7 @@ def metadata(name: str, request: Request) -> dict[str, Any]:
     for col in all_cols:
         entry: dict[str, Any] = {"name": col, "type": "Long" if col in ("id", EXTENSION_KEY) else "String"}
         if with_access:
-            entry["access"] = "FullAccess"
+            entry["access"] = state(request).policy.column_access(table, col)
         columns.append(entry)
     return {"name": table, "columns": columns}
 
@@ -99,12 +106,13 @@ def list_rows(name: str, request: Request) -> dict[str, Any]:
     qp = request.query_params
     if not qp.get("projection", "").strip():
         raise message(400, "projection is required (comma-separated columns, or *)")
-    cols = _columns(qp["projection"], table, all_cols)
+    cols = _columns(qp["projection"], table, all_cols, request)
     where, params, used = _where(request, table, all_cols)
     sort_cols = _columns(qp.get("sort", "") or "id", table, all_cols)
     desc = " DESC" if qp.get("sortdescending", "").lower() == "true" else ""
     sb = state(request)
-    enforce(sb.policy.table_access(request, table, list(dict.fromkeys(cols + used)), False))
+    sorted_by = sort_cols if qp.get("sort") else []
+    enforce(sb.policy.table_access(request, table, list(dict.fromkeys(cols + used + sorted_by)), False))
     limit, offset = page_window(qp.get("page"), qp.get("pagesize"), sb.query_max_page_size)
     order = ", ".join(f"{c}{desc}" for c in sort_cols) + ("" if "id" in sort_cols else ", id")
     with sb.db.tx() as c:
@@ -117,7 +125,7 @@ def list_rows(name: str, request: Request) -> dict[str, Any]:
 def get_row(name: str, row_id: str, request: Request) -> dict[str, Any]:
     all_cols = _table(request, name)
     table = name.lower()
-    cols = _columns(request.query_params.get("projection", "") or "*", table, all_cols)
+    cols = _columns(request.query_params.get("projection", "") or "*", table, all_cols, request)
     sb = state(request)
     enforce(sb.policy.table_access(request, table, cols, False))
     with sb.db.tx() as c:
@@ -198,10 +206,10 @@ def update_row(name: str, row_id: str, request: Request, body: JsonBody = None) 
 
 @router.delete("/{name}/{row_id}")
 def delete_row(name: str, row_id: str, request: Request) -> Response:
-    _table(request, name)
+    all_cols = _table(request, name)
     table = name.lower()
     sb = state(request)
-    enforce(sb.policy.table_access(request, table, ["id"], True))
+    enforce(sb.policy.table_access(request, table, all_cols, True))  # a delete touches every column
     with sb.db.tx() as c:
         if not row_id.isdigit() or not c.execute(f"DELETE FROM {table} WHERE id = ?", (int(row_id),)).rowcount:
             raise message(404, f"Record {row_id} not found in table {table}")
