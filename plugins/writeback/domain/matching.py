@@ -116,7 +116,7 @@ def match_contact(
     linked_ids = {lk.person_id for lk in student_links}
     for dcid in index.household.get(student.family_ident, set()) if student.family_ident else ():
         linked_ids |= {lk.person_id for lk in index.links_by_student.get(dcid, [])}
-    ids |= {pid for pid in linked_ids if fold(index.persons[pid].last_name) == name[1]}
+    ids |= {pid for pid in linked_ids if pid in index.persons and fold(index.persons[pid].last_name) == name[1]}
     if slot_person is not None:
         ids.add(slot_person)
     ids = {pid for pid in ids if remembered.get((fp, pid)) != "not_a_match"}

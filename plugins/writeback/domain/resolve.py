@@ -92,7 +92,7 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
         ops.append(WriteOp(key=f"student:{sp.student_dcid}", kind="student_update", student_dcid=sp.student_dcid,
                            student_number=sp.student_number, values=fields, expected=expected))
 
-    order: list[str] = []  # person refs in the final order
+    order: list[tuple[int, str]] = []  # (form slot, person ref) of the contacts the form places
     ending: dict[str, str] = {}  # person ref -> "expire:<date>" | "unlink"
     for cp in sp.contacts:
         outcome = _contact_outcome(cp, sp, by_key, decisions)
@@ -107,7 +107,7 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
                 ending[f"p:{person_id}"] = end
             continue
         if kind == "keep_slot":
-            order.append(f"p:{person_id}")
+            order.append((cp.slot, f"p:{person_id}"))
             continue
         if kind == "create":
             ref = f"new:{cp.new_key}"
@@ -125,7 +125,7 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
             link = next((lk for lk in snapshot.links
                          if lk.person_id == person_id and lk.student_dcid == sp.student_dcid), None)
         ops.extend(_contact_value_ops(cp, sp, ref, person, link, by_key, decisions, keep_name, today, region))
-        order.append(ref)
+        order.append((cp.slot, ref))
         if end:
             ending[f"p:{end}"] = f"expire:{today.isoformat()}"
 
@@ -169,8 +169,10 @@ def _contact_outcome(cp: ContactPlan, sp: StudentPlan, by_key: dict[str, ReviewI
         if match_d.choice == "do_not_update":
             return ("skip", None, True, "")
         if match_d.choice.startswith("confirm:"):
+            # "same person" is not "rename": a differing name on a confirmed match is a typo or a nickname
+            # far more often than a new name, and the person may be shared. Renaming is the explicit
+            # name_mismatch choice same_person_update_name.
             person_id = int(match_d.choice.split(":", 1)[1])
-            keep_name = False
         else:
             person_id = None
     elif cp.match_class != MatchClass.CERTAIN:
@@ -245,8 +247,10 @@ def _contact_value_ops(cp: ContactPlan, sp: StudentPlan, ref: str, person, link:
     return ops
 
 
-def _cleanup_ops(sp: StudentPlan, order: list[str], ending: dict[str, str], today: dt.date) -> list[WriteOp]:
-    """Expirations, unlinks, and the final order: form order, then untouched links, expired last."""
+def _cleanup_ops(sp: StudentPlan, order: list[tuple[int, str]], ending: dict[str, str],
+                 today: dt.date) -> list[WriteOp]:
+    """Expirations, unlinks, and the final order: each form contact at its form slot, the links the form
+    does not name filling the other places in their PowerSchool order, expired last."""
     ops: list[WriteOp] = []
     for ref, how in sorted(ending.items()):
         person_id = int(ref.split(":")[1])
@@ -264,11 +268,20 @@ def _cleanup_ops(sp: StudentPlan, order: list[str], ending: dict[str, str], toda
                                target_id=link.link_id, values={"end_date": end_date}))
     unlinked = {ref for ref, how in ending.items() if how == "unlink"}
     expired_now = {ref for ref, how in ending.items() if how != "unlink"}
-    seen = set(order)
-    final = [ref for ref in order if ref not in ending]
+    seen = {ref for _, ref in order}
+    placed: list[tuple[int, str]] = []
+    for slot, ref in sorted(order, key=lambda p: p[0]):
+        if ref not in ending and ref not in {r for _, r in placed}:  # one place per person
+            placed.append((slot, ref))
     rest = sorted((lk for lk in sp.existing_links if f"p:{lk.person_id}" not in seen | set(ending)),
                   key=lambda lk: lk.sequence)
-    final += [f"p:{lk.person_id}" for lk in rest if not lk.expired]
+    untouched = [f"p:{lk.person_id}" for lk in rest if not lk.expired]
+    final: list[str] = []
+    while placed or untouched:  # a form contact in slot N goes to place N when the places before are filled
+        if placed and (not untouched or placed[0][0] <= len(final) + 1):
+            final.append(placed.pop(0)[1])
+        else:
+            final.append(untouched.pop(0))
     final += [f"p:{lk.person_id}" for lk in rest if lk.expired]
     final += sorted(expired_now - unlinked)
     current = [f"p:{lk.person_id}" for lk in sorted(sp.existing_links, key=lambda lk: lk.sequence)
