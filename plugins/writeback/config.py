@@ -26,6 +26,18 @@ class _Strict(BaseModel):
 
 class QualityConfig(_Strict):
     max_bad_share: float = Field(0.25, ge=0, le=1)  # above it the run fails before matching (drift)
+    # An unusually large change holds the run for an explicit approval of the whole batch.
+    hold_min_students: int = 20  # below this many planned students no share-based hold applies
+    hold_expire_share: float = Field(0.2, ge=0, le=1)  # students losing a contact
+    hold_data_access_changes: int = 50  # Data Access grants in one run
+    hold_replace_share: float = Field(0.5, ge=0, le=1)  # students with a replaced (red) field
+
+
+class NotificationsConfig(_Strict):
+    """Failure notifications through Airflow's notifiers; off unless configured."""
+
+    email_on_failure: list[str] = Field(default_factory=list)  # SmtpNotifier recipients
+    smtp_conn_id: str = "smtp_default"
 
 
 class ApprovalConfig(_Strict):
@@ -54,6 +66,7 @@ class DistrictConfig(_Strict):
     quality: QualityConfig = QualityConfig()
     approval: ApprovalConfig = ApprovalConfig()
     apply: ApplyConfig = ApplyConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
 
     @property
     def pool_name(self) -> str:

@@ -36,6 +36,18 @@ def applied_asset(district: str) -> Asset:
     return Asset(name=f"writeback_{district}_applied", uri=f"writeback://{district}/applied")
 
 
+def failure_notifiers(cfg: DistrictConfig) -> list:
+    """Airflow notifiers for a failed task; none unless the district configures recipients."""
+    if not cfg.notifications.email_on_failure:
+        return []
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    return [SmtpNotifier(to=cfg.notifications.email_on_failure, smtp_conn_id=cfg.notifications.smtp_conn_id,
+                         subject=f"writeback {cfg.name}: task {{{{ ti.task_id }}}} failed in run {{{{ run_id }}}}",
+                         html_content="The run's review page and report say what happened. "
+                                      "No student data is included in this message.")]
+
+
 def build_dag(cfg: DistrictConfig) -> DAG:
     schedule = CronTriggerTimetable(cfg.schedule, timezone=cfg.timezone) if cfg.schedule else None
     with DAG(
@@ -45,7 +57,8 @@ def build_dag(cfg: DistrictConfig) -> DAG:
         start_date=pendulum.datetime(2026, 1, 1, tz=cfg.timezone),
         catchup=False,
         max_active_runs=1,
-        default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1)},
+        default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1),
+                      "on_failure_callback": failure_notifiers(cfg)},
         tags=["writeback", *cfg.tags],
         doc_md=DOC.format(title=cfg.title or cfg.name, name=cfg.name, mapping=cfg.mapping),
         params={
@@ -55,6 +68,9 @@ def build_dag(cfg: DistrictConfig) -> DAG:
             "student_numbers": Param([], type="array", items={"type": "string"},
                                      description="Only these students' submissions."),
             "re_review": Param(False, type="boolean", description="Ignore remembered match decisions."),
+            "retry_run_id": Param("", type="string",
+                                  description="Apply again the failed or stale writes of this earlier run "
+                                              "(its store run id); extraction and planning are skipped."),
         },
     ) as dag:
         common = {"district": cfg.name}

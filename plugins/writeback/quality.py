@@ -94,7 +94,8 @@ def _validate(name: str, rows: list[dict[str, Any]], expectations: list, index_c
                                            "unexpected_index_column_names": [index_column]})
     failures = []
     for r in result.results:
-        column = r.expectation_config.kwargs.get("column")
+        kwargs = r.expectation_config.kwargs
+        column = kwargs.get("column") or "+".join(kwargs.get("column_list") or [])
         for unexpected in r.result.get("unexpected_index_list") or []:
             failures.append({"expectation": r.expectation_config.type, "column": column,
                              "row": unexpected[index_column], "value": unexpected.get(column)})
@@ -125,3 +126,35 @@ def check_records(records: list[FormRecord], known_students: set[str]) -> list[R
             reason=f"contact {slot} {f['column']} {_MESSAGES.get(f['expectation'], 'failed ' + f['expectation'])}",
             value=str(f["value"] if f["value"] is not None else ""), check=f["expectation"]))
     return problems
+
+
+class SnapshotIntegrityError(RuntimeError):
+    """PowerSchool's export contradicts itself; matching on it could link the wrong people."""
+
+
+def check_snapshot(snapshot) -> list[str]:
+    """Systemic problems of a snapshot (unique keys, links to existing rows, consistent order)."""
+    import great_expectations.expectations as gxe
+
+    students = [{"row": s.dcid, "dcid": s.dcid, "student_number": s.student_number}
+                for s in snapshot.students.values()]
+    persons = [{"row": p, "person_id": p} for p in snapshot.persons]
+    links = [{"row": lk.id, "link_id": lk.id, "student_dcid": lk.student_dcid, "person_id": lk.person_id,
+              "sequence": lk.sequence} for lk in snapshot.links]
+    failures = _validate("snapshot_students", students, [
+        gxe.ExpectColumnValuesToBeUnique(column="dcid"),
+        gxe.ExpectColumnValuesToBeUnique(column="student_number"),
+    ], "row")
+    failures += _validate("snapshot_persons", persons, [gxe.ExpectColumnValuesToBeUnique(column="person_id")], "row")
+    failures += _validate("snapshot_links", links, [
+        gxe.ExpectColumnValuesToBeUnique(column="link_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="student_dcid", value_set=sorted(snapshot.students)),
+        gxe.ExpectColumnValuesToBeInSet(column="person_id", value_set=sorted(snapshot.persons)),
+        gxe.ExpectColumnValuesToBeBetween(column="sequence", min_value=1),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["student_dcid", "sequence"]),
+    ], "row")
+    by_check: dict[tuple[str, str], list[str]] = {}
+    for f in failures:
+        by_check.setdefault((f["expectation"], str(f["column"])), []).append(str(f["row"]))
+    return [f"{column}: {expectation} failed for {len(rows)} row(s), e.g. {', '.join(rows[:5])}"
+            for (expectation, column), rows in sorted(by_check.items())]

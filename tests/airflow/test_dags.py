@@ -56,3 +56,16 @@ def test_a_new_district_file_adds_a_dag(tmp_path, monkeypatch):
     assert {"writeback_demo", "writeback_north"} <= set(bag.dag_ids)
     assert bag.dags["writeback_north"].get_task("apply").pool == "powerschool_north"
     assert os.environ["WRITEBACK_INCLUDE"] == str(include)
+
+
+def test_failure_notifications_are_off_by_default_and_configurable():
+    from writeback.config import DistrictConfig, load_district
+    from writeback.dag_factory import failure_notifiers
+
+    demo = load_district(ROOT / "include" / "districts" / "demo.yaml")
+    assert failure_notifiers(demo) == []
+    configured = DistrictConfig.model_validate(
+        {**demo.model_dump(), "notifications": {"email_on_failure": ["data-team@district.example"]}})
+    [notifier] = failure_notifiers(configured)
+    assert type(notifier).__name__ == "SmtpNotifier"
+    assert "data-team@district.example" in str(notifier.to)

@@ -6,12 +6,12 @@ import json
 import logging
 
 import pytest
+
+from tests.client.standin import Reply
 from writeback.hooks.powerschool import PowerSchoolHook
 from writeback.hooks.schoolengage import SchoolEngageHook
 from writeback.powerschool import PowerSchoolClient
 from writeback.sources.schoolengage import SchoolEngageClient
-
-from tests.client.standin import Reply
 
 SECRET = "hook-secret-value"
 META = {"metadata": {"student_max_page_size": 50, "schema_table_query_max_page_size": 75}}

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import requests
+
 from writeback.powerschool import (
     AuthError,
     DuplicateError,

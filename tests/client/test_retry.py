@@ -7,6 +7,8 @@ import socket
 
 import pytest
 import requests
+
+from tests.client.standin import Reply
 from writeback.powerschool import (
     AmbiguousWriteError,
     AuthError,
@@ -25,8 +27,6 @@ from writeback.powerschool.retry import (
     parse_retry_after,
     request_was_not_sent,
 )
-
-from tests.client.standin import Reply
 
 SECRET = "s3cr3t-value"
 META = {"metadata": {"student_max_page_size": 100, "schema_table_query_max_page_size": 100}}

@@ -6,14 +6,14 @@ import logging
 
 import pytest
 import requests
+
+from tests.client.standin import Reply
 from writeback.sources.schoolengage import (
     SchoolEngageAuthError,
     SchoolEngageClient,
     SchoolEngageError,
     SubmissionNotFound,
 )
-
-from tests.client.standin import Reply
 
 try:
     from sandbox.schoolengage.server import start_in_thread

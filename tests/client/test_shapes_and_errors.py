@@ -6,6 +6,7 @@ import pickle
 from datetime import date
 
 import pytest
+
 from writeback.powerschool import errors as E
 from writeback.powerschool import shapes as S
 

@@ -24,6 +24,7 @@ def params_from(context: dict[str, Any]) -> RunParams:
         submission_ids=[s for s in (params.get("submission_ids") or []) if s],
         student_numbers=[s for s in (params.get("student_numbers") or []) if s],
         re_review=bool(params.get("re_review", False)),
+        retry_run_id=str(params.get("retry_run_id") or ""),
     )
 
 
@@ -33,5 +34,12 @@ def run_context(district: str, context: dict[str, Any]) -> RunContext:
     dag_run = context["dag_run"]
     params = params_from(context)
     run_id = run_id_for(district, dag_run.run_id)
-    store.ensure_run(run_id, district, dag_run_id=dag_run.run_id, dry_run=params.dry_run)
-    return RunContext(district=config, store=store, run_id=run_id, params=params)
+    if params.retry_run_id:  # act on the earlier run's plan, decisions and ledger
+        run = store.get_run(params.retry_run_id)
+        if run.district != district:
+            raise ValueError(f"run {params.retry_run_id!r} belongs to district {run.district!r}, not {district!r}")
+        return RunContext(district=config, store=store, run_id=run.id, params=params, today=run.created_at.date())
+    run = store.ensure_run(run_id, district, dag_run_id=dag_run.run_id, dry_run=params.dry_run)
+    # "today" is the run's first day, not the task's: a plan approved on Friday and applied on Monday
+    # must resolve to the same writes (dates in them included), or the approval hash would not match.
+    return RunContext(district=config, store=store, run_id=run_id, params=params, today=run.created_at.date())

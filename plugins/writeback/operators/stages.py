@@ -12,6 +12,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from ..pipeline import stages
+from ..quality import SnapshotIntegrityError
 from .context import run_context
 
 
@@ -40,7 +41,7 @@ class WritebackStageOperator(BaseOperator):
 
                 return fn(ctx, SchoolEngageHook(ctx.district.submissions_conn_id).get_conn())
             return fn(ctx)
-        except (stages.QualityGateError, stages.PlanChangedError) as exc:
+        except (stages.QualityGateError, stages.PlanChangedError, SnapshotIntegrityError) as exc:
             raise AirflowFailException(str(exc)) from exc  # retrying cannot help: a person must act
         finally:
             ctx.store.dispose()

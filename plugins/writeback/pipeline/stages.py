@@ -5,12 +5,14 @@ and returns counts (never PII) for XCom and the report. Airflow operators are th
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import DistrictConfig
+from ..domain.gates import BATCH_ITEM_KEY, HoldThresholds, batch_item, hold_reasons
 from ..domain.mapping import Mapping, apply_mapping
 from ..domain.matching import build_index, fingerprint, match_records
 from ..domain.models import ContactMatch, FormRecord, MatchClass, Plan, RecordProblem, Snapshot, Submission
@@ -37,6 +39,7 @@ class RunParams:
     submission_ids: list[str] = field(default_factory=list)
     student_numbers: list[str] = field(default_factory=list)
     re_review: bool = False
+    retry_run_id: str = ""  # apply again what an earlier run did not confirm (failed or stale writes)
 
 
 @dataclass
@@ -79,9 +82,23 @@ class RunContext:
         return counts
 
 
+def not_on_retry(stage):
+    """A retry of an earlier run keeps that run's submissions, snapshot and plan: skip the stage."""
+
+    @functools.wraps(stage)
+    def wrapper(ctx: RunContext, *args: Any) -> dict[str, Any]:
+        if ctx.params.retry_run_id:
+            log.info("%s: skipped, this run retries %s", stage.__name__, ctx.params.retry_run_id)
+            return {"skipped": True, "retry_of": ctx.params.retry_run_id}
+        return stage(ctx, *args)
+
+    return wrapper
+
+
 # ---------------------------------------------------------------- extract
 
 
+@not_on_retry
 def extract_submissions(ctx: RunContext, source: Any) -> dict[str, Any]:
     """New or changed submissions since the district's last confirmed sync (or the ids a rerun names)."""
     p = ctx.params
@@ -99,9 +116,11 @@ def extract_submissions(ctx: RunContext, source: Any) -> dict[str, Any]:
         submissions.append(sub)
     n = ctx.store.save_submissions(ctx.run_id, submissions)
     ctx.store.update_run(ctx.run_id, cursor_from=since, cursor_to=cursor, status="extracted")
-    return ctx.counts("extract_submissions", {"received": n, "incremental": since is not None})
+    return ctx.counts("extract_submissions", {"received": n, "incremental": since is not None,
+                                              "subset": bool(wanted_ids or wanted_numbers)})
 
 
+@not_on_retry
 def extract_snapshot(ctx: RunContext, client: Any) -> dict[str, Any]:
     extension_targets = [s.target for s in ctx.mapping.student if s.target.startswith("extension.")]
     snapshot = read_snapshot(client, extension_targets)
@@ -114,11 +133,17 @@ def extract_snapshot(ctx: RunContext, client: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- quality
 
 
+@not_on_retry
 def check_quality(ctx: RunContext) -> dict[str, Any]:
     """Map every submission; quarantine bad records with reasons; stop the run on systemic drift."""
-    from ..quality import check_records  # Great Expectations is heavy: load it only here
+    from ..quality import SnapshotIntegrityError, check_records, check_snapshot  # heavy: load it here
 
     snapshot = ctx.snapshot()
+    broken = check_snapshot(snapshot)
+    if broken:
+        ctx.store.update_run(ctx.run_id, status="failed_quality")
+        raise SnapshotIntegrityError("PowerSchool's snapshot is inconsistent, so nothing can be matched safely: "
+                                     + "; ".join(broken))
     known = {s.student_number for s in snapshot.students.values()}
     rows = ctx.store.submissions(ctx.run_id)
     records: dict[str, FormRecord] = {}
@@ -154,6 +179,7 @@ def _matches_from_store(ctx: RunContext) -> dict[tuple[str, int], ContactMatch]:
     return {(m["submission_id"], m["slot"]): ContactMatch.model_validate(m) for m in data["matches"]}
 
 
+@not_on_retry
 def match_contacts(ctx: RunContext) -> dict[str, Any]:
     snapshot = ctx.snapshot()
     remembered = {} if ctx.params.re_review else ctx.store.remembered(ctx.district.name)
@@ -165,19 +191,35 @@ def match_contacts(ctx: RunContext) -> dict[str, Any]:
                                                                       for c in MatchClass}})
 
 
+@not_on_retry
 def build_run_plan(ctx: RunContext) -> dict[str, Any]:
     snapshot = ctx.snapshot()
     plan = build_plan(ctx.records(), snapshot, _matches_from_store(ctx), ctx.today, ctx.region)
+    q = ctx.district.quality
+    reasons = hold_reasons(plan, HoldThresholds(min_students=q.hold_min_students, expire_share=q.hold_expire_share,
+                                                data_access_changes=q.hold_data_access_changes,
+                                                replace_share=q.hold_replace_share))
+    if reasons:  # an unusually large change: a person approves (or rejects) the whole batch first
+        plan.review_items.insert(0, batch_item(plan, reasons))
     digest = plan_hash(plan)
     ctx.store.put_data(ctx.run_id, "plan", plan.model_dump(mode="json"))
     ctx.store.replace_review_items(ctx.run_id, plan.review_items, digest)
     ctx.store.update_run(ctx.run_id, plan_hash=digest, approved_hash=None, status="awaiting_review")
     return ctx.counts("build_plan", {"students": len(plan.students), "review_items": len(plan.review_items),
+                                     "held": bool(reasons),
                                      "new_contacts": len(plan.new_contacts),
                                      "by_kind": dict(Counter(i.kind for i in plan.review_items))})
 
 
 # ---------------------------------------------------------------- approval
+
+
+def resolve_run(ctx: RunContext, plan: Plan, snapshot: Snapshot, decisions) -> list:
+    """The run's writes after decisions; a rejected batch writes nothing."""
+    batch = decisions.get(BATCH_ITEM_KEY)
+    if batch is not None and batch.choice == "reject_batch":
+        return []
+    return resolve(plan, decisions, snapshot, ctx.today, ctx.region)
 
 
 def approval_state(ctx: RunContext) -> dict[str, Any]:
@@ -187,7 +229,7 @@ def approval_state(ctx: RunContext) -> dict[str, Any]:
         return {"pending": pending, "approved": False}
     plan, snapshot = ctx.plan(), ctx.snapshot()
     decisions = ctx.store.decisions(ctx.run_id)
-    ops = resolve(plan, decisions, snapshot, ctx.today, ctx.region)
+    ops = resolve_run(ctx, plan, snapshot, decisions)
     digest = ops_hash(ops)
     ctx.store.update_run(ctx.run_id, approved_hash=digest, approved_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
                          status="approved")
@@ -219,7 +261,7 @@ def approved_ops(ctx: RunContext):
     decisions = ctx.store.decisions(ctx.run_id)
     if run.plan_hash != plan_hash(plan):
         raise PlanChangedError(f"run {ctx.run_id}: the stored plan is not the one reviewers saw")
-    ops = resolve(plan, decisions, snapshot, ctx.today, ctx.region)
+    ops = resolve_run(ctx, plan, snapshot, decisions)
     if run.approved_hash != ops_hash(ops):
         raise PlanChangedError(f"run {ctx.run_id}: the writes differ from what was approved; approve again")
     reviewer_of = {}
@@ -268,7 +310,8 @@ def report(ctx: RunContext) -> dict[str, Any]:
     ctx.store.put_data(ctx.run_id, "report", summary)
     run = ctx.store.get_run(ctx.run_id)
     complete = summary["writes"]["failed"] == 0 and summary["writes"]["stale"] == 0
-    if not ctx.params.dry_run and complete and not (ctx.params.submission_ids or ctx.params.student_numbers):
+    subset = (run.counts or {}).get("extract_submissions", {}).get("subset", False)
+    if not (ctx.params.dry_run or run.dry_run) and complete and not subset:
         ctx.store.advance_cursor(ctx.district.name, run.cursor_to, ctx.run_id)
         cursor_advanced = True
     else:
