@@ -49,7 +49,8 @@ class ApprovalConfig(_Strict):
 class ApplyConfig(_Strict):
     pool: str | None = None  # the Airflow pool shared by every task that calls this PowerSchool
     pool_slots: int = 4
-    student_batch_size: int = 50
+    student_batch_size: int = 50  # students per POST /ws/v1/student
+    batch_students: int = 500  # students per parallel apply task (dynamic task mapping)
 
 
 class DistrictConfig(_Strict):

@@ -10,6 +10,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from .config import DistrictConfig
 from .operators.stages import (
+    ApplyBatchesOperator,
     ApplyPlanOperator,
     BuildPlanOperator,
     CheckQualityOperator,
@@ -83,8 +84,12 @@ def build_dag(cfg: DistrictConfig) -> DAG:
         wait = ApprovalSensor(task_id="wait_for_approval", poke_interval=cfg.approval.poke_interval_seconds,
                               deferrable=cfg.approval.deferrable,
                               timeout=cfg.approval.timeout_hours * 3600, **common)
-        apply = ApplyPlanOperator(task_id="apply", outlets=[applied_asset(cfg.name)], **common, **ps)
+        # one apply task per batch of students (dynamic task mapping), so a large district's writes
+        # spread over several workers; students sharing a contact are always in one batch
+        batches = ApplyBatchesOperator(task_id="apply_batches", **common)
+        apply = ApplyPlanOperator.partial(task_id="apply", outlets=[applied_asset(cfg.name)], **common, **ps).expand(
+            batch=batches.output)
         clean = CleanupOperator(task_id="cleanup", **common, **ps)
         summary = ReportOperator(task_id="report", **common)
-        [submissions, snapshot] >> quality >> match >> plan >> wait >> apply >> clean >> summary
+        [submissions, snapshot] >> quality >> match >> plan >> wait >> batches >> apply >> clean >> summary
     return dag

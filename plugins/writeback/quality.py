@@ -17,7 +17,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network, no telemet
 log = logging.getLogger(__name__)
 
 DATE = r"^\d{4}-\d{2}-\d{2}$"
-POSTAL = r"^\d{5}(-\d{4})?$"
+POSTAL = r"^\d{5}(?:-\d{4})?$"
 STATE = r"^[A-Z]{2}$"
 
 

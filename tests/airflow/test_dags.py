@@ -29,7 +29,8 @@ def test_every_district_file_gives_a_dag_without_import_errors(dagbag):
 
 def test_demo_dag_shape(dagbag):
     dag = dagbag.dags["writeback_demo"]
-    order = ["check_quality", "match_contacts", "build_plan", "wait_for_approval", "apply", "cleanup", "report"]
+    order = ["check_quality", "match_contacts", "build_plan", "wait_for_approval", "apply_batches", "apply",
+             "cleanup", "report"]
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     assert dag.get_task("check_quality").upstream_task_ids == {"extract_submissions", "extract_snapshot"}
@@ -39,6 +40,8 @@ def test_demo_dag_shape(dagbag):
     assert {dag.get_task(t).pool for t in ("extract_snapshot", "apply", "cleanup")} == {"powerschool_demo"}
     assert set(dag.params.keys()) >= {"dry_run", "submission_ids", "student_numbers", "re_review"}
     assert [o.uri for o in dag.get_task("apply").outlets] == ["writeback://demo/applied"]
+    # apply is mapped over the approved plan's batches, so a large district spreads over workers
+    assert type(dag.get_task("apply")).__name__ == "MappedOperator"
 
 
 def test_a_new_district_file_adds_a_dag(tmp_path, monkeypatch):

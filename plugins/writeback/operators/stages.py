@@ -6,6 +6,7 @@ returns its counts (XCom carries counts and ids only, never student data).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -30,21 +31,31 @@ class WritebackStageOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         ctx = run_context(self.district, context)
+        started = time.monotonic()
         try:
-            fn = getattr(stages, self.stage)
-            if self.needs == "powerschool":
-                from ..hooks.powerschool import PowerSchoolHook
-
-                return fn(ctx, PowerSchoolHook(ctx.district.powerschool_conn_id).get_conn())
-            if self.needs == "submissions":
-                from ..hooks.schoolengage import SchoolEngageHook
-
-                return fn(ctx, SchoolEngageHook(ctx.district.submissions_conn_id).get_conn())
-            return fn(ctx)
+            result = self.run_stage(ctx, context)
+            ctx.store.add_duration(ctx.run_id, self.task_id, time.monotonic() - started)
+            return result
         except (stages.QualityGateError, stages.PlanChangedError, SnapshotIntegrityError) as exc:
             raise AirflowFailException(str(exc)) from exc  # retrying cannot help: a person must act
         finally:
             ctx.store.dispose()
+
+
+    def run_stage(self, ctx: stages.RunContext, context: Any) -> dict[str, Any]:
+        fn = getattr(stages, self.stage)
+        return fn(ctx, *self.stage_args(ctx))
+
+    def stage_args(self, ctx: stages.RunContext) -> list[Any]:
+        if self.needs == "powerschool":
+            from ..hooks.powerschool import PowerSchoolHook
+
+            return [PowerSchoolHook(ctx.district.powerschool_conn_id).get_conn()]
+        if self.needs == "submissions":
+            from ..hooks.schoolengage import SchoolEngageHook
+
+            return [SchoolEngageHook(ctx.district.submissions_conn_id).get_conn()]
+        return []
 
 
 class ExtractSubmissionsOperator(WritebackStageOperator):
@@ -67,8 +78,24 @@ class BuildPlanOperator(WritebackStageOperator):
     stage = "build_run_plan"
 
 
+class ApplyBatchesOperator(WritebackStageOperator):
+    """Returns the indexes of the approved plan's batches: the list the apply task is mapped over."""
+
+    stage = "batch_ids"
+
+
 class ApplyPlanOperator(WritebackStageOperator):
+    """Applies one batch of the approved plan (mapped over the batches; `batch=None` applies all)."""
+
+    template_fields = ("district", "batch")
     stage, needs = "apply_plan", "powerschool"
+
+    def __init__(self, *, batch: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+
+    def run_stage(self, ctx: stages.RunContext, context: Any) -> dict[str, Any]:
+        return stages.apply_plan(ctx, *self.stage_args(ctx), batch=self.batch)
 
 
 class CleanupOperator(WritebackStageOperator):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -20,7 +21,8 @@ def build_report(ctx) -> dict[str, Any]:
 
     done = [r for r in ledger.values() if r.status == "done"]
     by_kind = Counter(r.kind for r in done)
-    made = sum((run.counts or {}).get(stage, {}).get("http_writes", 0) for stage in ("apply", "cleanup"))
+    made = sum(counts.get("http_writes", 0) for stage, counts in (run.counts or {}).items()
+               if stage.startswith(("apply", "cleanup")) and isinstance(counts, dict))  # apply may be batched
     writes_per_student: dict[str, Counter] = defaultdict(Counter)
     for a in audit:
         writes_per_student[a.student_number][a.kind] += 1
@@ -61,8 +63,17 @@ def build_report(ctx) -> dict[str, Any]:
             "made": made,
             "failed": sum(1 for r in ledger.values() if r.status == "failed"),
             "stale": sum(1 for r in ledger.values() if r.status == "stale"),
+            "skipped_by_reviewer": sum(1 for r in ledger.values() if r.status == "skipped_by_reviewer"),
             "by_kind": dict(by_kind),
+            "by_outcome": dict(Counter(r.status for r in ledger.values())),
         },
+        "failed_writes": [{"op": r.op_key, "kind": r.kind, "error": r.error, "retryable": r.retryable,
+                           "attempts": r.attempts} for r in ledger.values() if r.status == "failed"],
+        "stale_writes": [{"op": r.op_key, "kind": r.kind, "error": r.error,
+                          "item": next(({"key": i.item_key, "state": i.state, "choice": i.choice,
+                                         "fields": (i.payload or {}).get("fields", {})}
+                                        for i in items if i.item_key == f"stale:{r.op_key}"), None)}
+                         for r in ledger.values() if r.status == "stale"],
         "quarantine": [{"submission_id": q.submission_id, "field": q.field, "reason": q.reason, "check": q.check}
                        for q in quarantine],
         "per_student": per_student,
@@ -83,6 +94,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"  writes:     {w['made']} made ({w['operations_done']} operations), {w['failed']} failed, "
         f"{w['stale']} stale",
     ]
+    for f in report.get("failed_writes", [])[:20]:
+        lines.append(f"    failed {f['op']}: {f['error']}")
     if report["quarantine"]:
         lines.append("  quarantined records:")
         for q in report["quarantine"][:20]:
@@ -90,3 +103,74 @@ def format_report(report: dict[str, Any]) -> str:
         if len(report["quarantine"]) > 20:
             lines.append(f"    … and {len(report['quarantine']) - 20} more")
     return "\n".join(lines)
+
+
+_CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}th{background:#f3f3f3}
+.failed{color:#a00}.stale{color:#a60}h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}code{font-size:.95em}"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _table(headers: list[str], rows: list[list[Any]], css: str = "") -> str:
+    if not rows:
+        return "<p>None.</p>"
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr" + (f' class="{css}"' if css else "") + ">" + "".join(f"<td>{_e(c)}</td>" for c in row)
+                   + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The report as one self-contained HTML page (inline CSS, no scripts, no network); every value escaped."""
+    s, c, r, w = report["students"], report["contacts"], report["review"], report["writes"]
+    title = f"writeback report — district {report['district']}, run {report['run_id']}" + (
+        " (dry run)" if report.get("dry_run") else "")
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
+             f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>"]
+    parts.append("<h2>Summary</h2>" + _table(["", "count"], [
+        ["students planned", s["planned"]], ["students updated", s["updated"]],
+        ["students quarantined", s["quarantined"]], ["contacts matched", c["matched"]],
+        ["contacts created", c["created"]], ["contacts updated", c["updated"]], ["links expired", c["expired"]],
+        ["links removed", c["unlinked"]], ["students reordered", c["reordered_students"]],
+        ["review items", r["items"]], ["review items decided", r["decided"]],
+        ["HTTP writes made", w["made"]], ["operations done", w["operations_done"]],
+        ["operations failed", w["failed"]], ["operations stale", w["stale"]],
+        ["kept PowerSchool's value (reviewer)", w.get("skipped_by_reviewer", 0)]]))
+    by_outcome = w.get("by_outcome") or {}
+    parts.append("<h2>Operations by outcome</h2>"
+                 + _table(["outcome", "operations"], [[k, v] for k, v in sorted(by_outcome.items())]))
+    parts.append("<h2>Operations by kind</h2>"
+                 + _table(["kind", "done"], [[k, v] for k, v in sorted((w.get("by_kind") or {}).items())]))
+    parts.append("<h2>Failed writes</h2>" + _table(
+        ["operation", "kind", "error", "retryable", "attempts"],
+        [[f["op"], f["kind"], f["error"], "yes" if f["retryable"] else "no", f["attempts"]]
+         for f in report.get("failed_writes", [])], "failed"))
+    stale_rows = []
+    for st in report.get("stale_writes", []):
+        item = st.get("item") or {}
+        fields = item.get("fields") or {}
+        detail = "; ".join(f"{k}: snapshot {v.get('snapshot')!r}, now {v.get('current')!r}, "
+                           f"intended {v.get('intended')!r}" for k, v in fields.items() if v.get("changed"))
+        stale_rows.append([st["op"], st["kind"], detail or st.get("error", ""),
+                           item.get("choice") or item.get("state") or "no review item"])
+    parts.append("<h2>Stale writes (back to review)</h2>"
+                 + _table(["operation", "kind", "changed in PowerSchool", "decision"], stale_rows, "stale"))
+    parts.append("<h2>Quarantine</h2>" + _table(
+        ["submission", "field", "reason", "check"],
+        [[q["submission_id"], q["field"], q["reason"], q.get("check", "")] for q in report.get("quarantine", [])]))
+    parts.append("<h2>Per student</h2>" + _table(
+        ["student", "submission", "writes", "review items"],
+        [[p["student_number"], p["submission_id"],
+          ", ".join(f"{k} {v}" for k, v in sorted(p["writes"].items())) or "none", p["review_items"]]
+         for p in report.get("per_student", [])]))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def save_report(store, run_id: str, report: dict[str, Any]) -> None:
+    """Keep the report as run data: the JSON summary (`report`) and its page (`report_html`)."""
+    store.put_data(run_id, "report", report)
+    store.put_data(run_id, "report_html", {"html": render_html(report)})

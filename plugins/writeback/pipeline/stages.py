@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import DistrictConfig
+from ..domain.batches import student_batches
 from ..domain.gates import BATCH_ITEM_KEY, HoldThresholds, batch_item, hold_reasons
 from ..domain.mapping import Mapping, apply_mapping
 from ..domain.matching import build_index, fingerprint, match_records
@@ -202,11 +203,13 @@ def build_run_plan(ctx: RunContext) -> dict[str, Any]:
     if reasons:  # an unusually large change: a person approves (or rejects) the whole batch first
         plan.review_items.insert(0, batch_item(plan, reasons))
     digest = plan_hash(plan)
+    batches = student_batches(plan, ctx.district.apply.batch_students)
+    ctx.store.put_data(ctx.run_id, "batches", {"batches": batches})
     ctx.store.put_data(ctx.run_id, "plan", plan.model_dump(mode="json"))
     ctx.store.replace_review_items(ctx.run_id, plan.review_items, digest)
     ctx.store.update_run(ctx.run_id, plan_hash=digest, approved_hash=None, status="awaiting_review")
     return ctx.counts("build_plan", {"students": len(plan.students), "review_items": len(plan.review_items),
-                                     "held": bool(reasons),
+                                     "held": bool(reasons), "batches": len(batches),
                                      "new_contacts": len(plan.new_contacts),
                                      "by_kind": dict(Counter(i.kind for i in plan.review_items))})
 
@@ -274,19 +277,30 @@ def approved_ops(ctx: RunContext):
     return ops, snapshot, reviewer_of
 
 
-def _execute(ctx: RunContext, client: Any, stage: str) -> dict[str, Any]:
+def batch_ids(ctx: RunContext) -> list[int]:
+    """Indexes of the run's apply batches (what the apply task is mapped over)."""
+    data = ctx.store.get_data(ctx.run_id, "batches") or {"batches": []}
+    return list(range(len(data["batches"]))) or [0]
+
+
+def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None) -> dict[str, Any]:
+    name = stage if batch is None else f"{stage}_batch_{batch}"
     if ctx.params.dry_run:
-        return ctx.counts(stage, {"dry_run": True, "writes": 0})
+        return ctx.counts(name, {"dry_run": True, "writes": 0})
     ops, snapshot, reviewer_of = approved_ops(ctx)
     mine = [op for op in ops if op.stage == stage]
+    if batch is not None:
+        batches = (ctx.store.get_data(ctx.run_id, "batches") or {"batches": []})["batches"]
+        students = set(batches[batch]) if batch < len(batches) else set()
+        mine = [op for op in mine if op.student_number in students]
     applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of)
     outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
     ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not outcome.failed else f"{stage}_partial")
-    return ctx.counts(stage, {"operations": len(mine), **outcome.as_counts()})
+    return ctx.counts(name, {"operations": len(mine), **outcome.as_counts()})
 
 
-def apply_plan(ctx: RunContext, client: Any) -> dict[str, Any]:
-    return _execute(ctx, client, "apply")
+def apply_plan(ctx: RunContext, client: Any, batch: int | None = None) -> dict[str, Any]:
+    return _execute(ctx, client, "apply", batch)
 
 
 def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:

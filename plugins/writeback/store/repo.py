@@ -112,6 +112,14 @@ class Store:
             run = s.get(Run, run_id)
             run.counts = {**(run.counts or {}), stage: counts}
 
+    def add_duration(self, run_id: str, task: str, seconds: float) -> None:
+        with self._sessions.begin() as s:
+            run = s.get(Run, run_id)
+            if run is not None:
+                counts = dict(run.counts or {})
+                counts["durations"] = {**counts.get("durations", {}), task: round(seconds, 3)}
+                run.counts = counts
+
     def list_runs(self, district: str | None = None, limit: int = 100) -> list[Run]:
         with self._sessions() as s:
             q = select(Run).order_by(Run.created_at.desc()).limit(limit)
@@ -197,6 +205,30 @@ class Store:
             for key, row in existing.items():
                 if key not in keep:
                     s.delete(row)
+
+    def add_review_item(self, run_id: str, item: ReviewItem) -> ReviewItemRow:
+        """Add one item to a run after its plan was built (e.g. a `stale_write` found by apply).
+
+        Same key, same payload and options: the item (and its decision) stays as it is. Same key with a
+        different payload: it starts over as pending, its version rising (a reviewer holding the old
+        version gets a conflict, not a decision on something they never saw)."""
+        with self._sessions.begin() as s:
+            row = s.scalar(select(ReviewItemRow).where(ReviewItemRow.run_id == run_id,
+                                                       ReviewItemRow.item_key == item.key))
+            if row is not None and row.payload == item.payload and row.options == item.options:
+                return row
+            version = 1
+            plan_hash = None
+            if row is not None:
+                version, plan_hash = row.version + 1, row.plan_hash
+                s.delete(row)
+                s.flush()
+            row = ReviewItemRow(run_id=run_id, item_key=item.key, kind=item.kind, submission_id=item.submission_id,
+                                student_number=item.student_number, slot=item.slot, options=item.options,
+                                payload=item.payload, decision_data={}, state="pending", version=version,
+                                plan_hash=plan_hash)
+            s.add(row)
+            return row
 
     def items(self, run_id: str, *, state: str | None = None, kind: str | None = None) -> list[ReviewItemRow]:
         with self._sessions() as s:

@@ -1,0 +1,27 @@
+"""Apply batches: students that share a person are never split across parallel tasks."""
+
+from __future__ import annotations
+
+from tests.unit.builders import ANA_NO, LUIS_NO, MIA_NO, contact, jose, maria, plan_for, record
+from writeback.domain.batches import student_batches
+
+
+def test_siblings_sharing_a_parent_stay_in_one_batch_even_with_batch_size_one():
+    plan, _ = plan_for([record(ANA_NO, maria(), jose()), record(LUIS_NO, maria()), record(MIA_NO)])
+    batches = student_batches(plan, size=1)
+    together = next(b for b in batches if ANA_NO in b)
+    assert LUIS_NO in together, "Ana and Luis share María: one batch"
+    assert [MIA_NO] in batches, "Mia shares nobody with them: her own batch"
+    assert sorted(n for b in batches for n in b) == sorted([ANA_NO, LUIS_NO, MIA_NO])
+
+
+def test_a_new_parent_named_by_two_families_joins_their_batches():
+    step = {"phones": {"Mobile": "415-555-0177"}, "email": "sam@example.com", "relationship": "Stepfather"}
+    plan, _ = plan_for([record(ANA_NO, maria(), contact(2, "Sam", "Ito", **step)),
+                        record(MIA_NO, contact(3, "Sam", "Ito", **step))])
+    assert student_batches(plan, size=1) == [[ANA_NO, MIA_NO]]
+
+
+def test_independent_students_pack_up_to_the_size():
+    plan, _ = plan_for([record(ANA_NO), record(MIA_NO)])
+    assert [len(b) for b in student_batches(plan, size=10)] == [2]
