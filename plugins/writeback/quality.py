@@ -70,8 +70,12 @@ def _contact_expectations():
     ]
 
 
-def _validate(name: str, rows: list[dict[str, Any]], expectations: list, index_column: str) -> list[dict]:
-    """Run a suite over rows; return one failure per unexpected row: expectation, column, value, row id."""
+def _validate(name: str, rows: list[dict[str, Any]], expectations: list, index_column: str,
+              log: list[dict[str, Any]] | None = None) -> list[dict]:
+    """Run a suite over rows; return one failure per unexpected row: expectation, column, value, row id.
+
+    `log` collects one line per expectation (counts only, no values) to keep with the run.
+    """
     if not rows:
         return []
     import great_expectations as gx
@@ -96,6 +100,10 @@ def _validate(name: str, rows: list[dict[str, Any]], expectations: list, index_c
     for r in result.results:
         kwargs = r.expectation_config.kwargs
         column = kwargs.get("column") or "+".join(kwargs.get("column_list") or [])
+        if log is not None:
+            log.append({"suite": name, "expectation": r.expectation_config.type, "column": column,
+                        "success": bool(r.success), "evaluated": len(rows),
+                        "unexpected": int(r.result.get("unexpected_count") or 0)})
         for unexpected in r.result.get("unexpected_index_list") or []:
             failures.append({"expectation": r.expectation_config.type, "column": column,
                              "row": unexpected[index_column], "value": unexpected.get(column)})
@@ -109,17 +117,19 @@ _MESSAGES = {
 }
 
 
-def check_records(records: list[FormRecord], known_students: set[str]) -> list[RecordProblem]:
+def check_records(records: list[FormRecord], known_students: set[str],
+                  log: list[dict[str, Any]] | None = None) -> list[RecordProblem]:
     """Problems found by the submission suites, one per record and field."""
     problems = []
-    for f in _validate("students", _student_frame(records), _student_expectations(known_students), "submission_id"):
+    for f in _validate("students", _student_frame(records), _student_expectations(known_students), "submission_id",
+                       log):
         if f["column"] == "student_number" and f["expectation"] == "expect_column_values_to_be_in_set":
             reason = "no student with this number in PowerSchool"
         else:
             reason = f"{f['column']} {_MESSAGES.get(f['expectation'], 'failed ' + f['expectation'])}"
         problems.append(RecordProblem(submission_id=f["row"], field=f["column"], reason=reason,
                                       value=str(f["value"] if f["value"] is not None else ""), check=f["expectation"]))
-    for f in _validate("contacts", _contact_frame(records), _contact_expectations(), "row_id"):
+    for f in _validate("contacts", _contact_frame(records), _contact_expectations(), "row_id", log):
         submission_id, slot = f["row"].rsplit("#", 1)
         problems.append(RecordProblem(
             submission_id=submission_id, field=f"contact{slot}.{f['column']}",
@@ -132,7 +142,7 @@ class SnapshotIntegrityError(RuntimeError):
     """PowerSchool's export contradicts itself; matching on it could link the wrong people."""
 
 
-def check_snapshot(snapshot) -> list[str]:
+def check_snapshot(snapshot, log: list[dict[str, Any]] | None = None) -> list[str]:
     """Systemic problems of a snapshot (unique keys, links to existing rows, consistent order)."""
     import great_expectations.expectations as gxe
 
@@ -144,17 +154,34 @@ def check_snapshot(snapshot) -> list[str]:
     failures = _validate("snapshot_students", students, [
         gxe.ExpectColumnValuesToBeUnique(column="dcid"),
         gxe.ExpectColumnValuesToBeUnique(column="student_number"),
-    ], "row")
-    failures += _validate("snapshot_persons", persons, [gxe.ExpectColumnValuesToBeUnique(column="person_id")], "row")
+    ], "row", log)
+    failures += _validate("snapshot_persons", persons, [gxe.ExpectColumnValuesToBeUnique(column="person_id")], "row",
+                          log)
     failures += _validate("snapshot_links", links, [
         gxe.ExpectColumnValuesToBeUnique(column="link_id"),
         gxe.ExpectColumnValuesToBeInSet(column="student_dcid", value_set=sorted(snapshot.students)),
         gxe.ExpectColumnValuesToBeInSet(column="person_id", value_set=sorted(snapshot.persons)),
         gxe.ExpectColumnValuesToBeBetween(column="sequence", min_value=1),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=["student_dcid", "sequence"]),
-    ], "row")
+    ], "row", log)
     by_check: dict[tuple[str, str], list[str]] = {}
     for f in failures:
         by_check.setdefault((f["expectation"], str(f["column"])), []).append(str(f["row"]))
     return [f"{column}: {expectation} failed for {len(rows)} row(s), e.g. {', '.join(rows[:5])}"
             for (expectation, column), rows in sorted(by_check.items())]
+
+
+def render_validation_html(run_id: str, log: list[dict[str, Any]]) -> str:
+    """The run's validation results as one self-contained HTML page (no network, values escaped)."""
+    from html import escape
+
+    rows = "".join(
+        f"<tr class={'ok' if e['success'] else 'bad'}><td>{escape(e['suite'])}</td><td>{escape(e['expectation'])}"
+        f"</td><td>{escape(str(e['column']))}</td><td>{e['evaluated']}</td><td>{e['unexpected']}</td>"
+        f"<td>{'passed' if e['success'] else 'failed'}</td></tr>" for e in log)
+    return ("<!doctype html><html lang=en><meta charset=utf-8><title>Validation — "
+            f"{escape(run_id)}</title><style>body{{font:14px system-ui;margin:2em}}table{{border-collapse:collapse}}"
+            "td,th{border:1px solid #ccc;padding:4px 8px}.ok td:last-child{color:#17663a}"
+            ".bad td:last-child{color:#b00020;font-weight:bold}</style>"
+            f"<h1>Data quality — run {escape(run_id)}</h1><table><tr><th>suite</th><th>expectation</th>"
+            f"<th>column</th><th>rows</th><th>unexpected</th><th>result</th></tr>{rows}</table></html>")

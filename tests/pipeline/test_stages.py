@@ -135,3 +135,25 @@ def test_decisions_changed_after_approval_are_not_applied(world, make_ctx):
     with pytest.raises(stages.PlanChangedError, match="differ from what was approved"):
         stages.apply_plan(ctx, client(world))
     assert writes(world) == before
+
+
+def test_validation_results_are_kept_with_the_run_and_render_without_network(world, make_ctx):
+    from writeback.quality import render_validation_html
+
+    ctx = make_ctx()
+    stranger = copy.deepcopy(world["submissions"][0])  # a well-formed form for a student PowerSchool lacks
+    stranger.update(id="SUB-STRANGER", student_number="999999")
+    stranger["fields"]["student_number"] = "999999"
+    ctx.store.save_submissions(ctx.run_id, [Submission.model_validate(s) for s in [*world["submissions"], stranger]])
+    stages.extract_snapshot(ctx, client(world))
+    stages.check_quality(ctx)
+    quarantined = {q.submission_id: q for q in ctx.store.quarantine(ctx.run_id)}
+    assert quarantined["SUB-STRANGER"].reason == "no student with this number in PowerSchool"
+    results = ctx.store.get_data(ctx.run_id, "validation")["results"]
+    suites = {r["suite"] for r in results}
+    assert {"students", "contacts", "snapshot_links"} <= suites
+    failed = [r for r in results if not r["success"]]
+    assert [(r["suite"], r["column"], r["unexpected"]) for r in failed] == [("students", "student_number", 1)]
+    html = render_validation_html(ctx.run_id, results)
+    assert "http://" not in html and "https://" not in html
+    assert html.count("<tr class=bad>") == len(failed)

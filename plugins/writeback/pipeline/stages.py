@@ -140,7 +140,9 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
     from ..quality import SnapshotIntegrityError, check_records, check_snapshot  # heavy: load it here
 
     snapshot = ctx.snapshot()
-    broken = check_snapshot(snapshot)
+    log: list[dict[str, Any]] = []  # kept with the run: counts per expectation, no values
+    broken = check_snapshot(snapshot, log)
+    ctx.store.put_data(ctx.run_id, "validation", {"results": log})
     if broken:
         ctx.store.update_run(ctx.run_id, status="failed_quality")
         raise SnapshotIntegrityError("PowerSchool's snapshot is inconsistent, so nothing can be matched safely: "
@@ -155,7 +157,8 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
             problems.extend(result)
         else:
             records[row.submission_id] = result
-    problems.extend(check_records(list(records.values()), known))
+    problems.extend(check_records(list(records.values()), known, log))
+    ctx.store.put_data(ctx.run_id, "validation", {"results": log})
     bad = {p.submission_id for p in problems}
     valid = {sid: r.model_dump(mode="json") for sid, r in records.items() if sid not in bad}
     ctx.store.record_quality(ctx.run_id, valid, problems)
