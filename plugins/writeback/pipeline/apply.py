@@ -2,31 +2,79 @@
 
 Each operation is recorded in the ledger before its call and confirmed after it, so a rerun skips
 what is done and reads back what may have happened before a crash instead of doing it twice.
+
+Before a write the target is re-read. When PowerSchool changed since the snapshot in something the
+write touches, nothing is written: the ledger row becomes ``stale`` and a ``stale_write`` review item
+shows, per field, the snapshot's value, PowerSchool's current value and the value the plan meant to
+write. A later apply of the same run writes over the current value when the item is decided
+``overwrite`` (after reading it again: a value that moved once more goes back to review), and marks
+the row ``skipped_by_reviewer`` without a write when it is decided ``keep_powerschool``.
+
+Rules are checked *before* a write (phone type changes need a decision, Data Access needs a valid
+email no other portal account uses, detail dates never overlap), and every write is read back after
+it (a value PowerSchool silently dropped is a ``failed`` row with the reason).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..domain.models import Snapshot, WriteOp
+from ..domain.models import ReviewItem, Snapshot, WriteOp
 from ..domain.targets import student_target
-from ..powerschool.errors import AmbiguousWriteError, PowerSchoolError
+from ..powerschool.errors import AmbiguousWriteError, DuplicateError, NotFound, PowerSchoolError
 from ..store import Store
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = {0, 408, 429, 500, 502, 503, 504}
+STALE_OPTIONS = ["overwrite", "keep_powerschool"]
+SKIPPED_BY_REVIEWER = "skipped_by_reviewer"
+FINAL_STATUSES = {"done", SKIPPED_BY_REVIEWER}
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+NAME_FIELDS = {"first_name": "firstName", "middle_name": "middleName", "last_name": "lastName"}
+ADDRESS_FIELDS = {"street": "street", "city": "city", "state": "state", "postal_code": "postalcode"}
+DETAIL_FIELDS = {"relationship": "relationship", "emergency": "emergency", "lives_with": "livesWith",
+                 "custodial": "custodial"}
+
+
+def stale_item_key(op_key: str) -> str:
+    return f"stale:{op_key}"
+
+
+def _s(value: Any) -> str:
+    """A value as the plan compares it: text, booleans as "1"/"0", None as ""."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _digits(number: Any) -> str:
+    return "".join(ch for ch in str(number or "") if ch.isdigit())
 
 
 class StaleWrite(Exception):
     """PowerSchool changed since the snapshot in something this write touches."""
 
-    def __init__(self, op_key: str, fields: dict[str, tuple[Any, Any]]):
-        self.fields = fields  # field -> (snapshot value, current value)
+    def __init__(self, op_key: str, fields: dict[str, tuple[Any, Any]], intended: dict[str, Any] | None = None,
+                 touched: dict[str, tuple[Any, Any, Any]] | None = None):
+        self.fields = fields  # field -> (snapshot value, current value), the ones that changed
+        self.intended = intended or {}  # field -> the value the write meant to set
+        self.touched = touched or {}  # every field the write touches -> (snapshot, current, intended)
         super().__init__(f"{op_key}: changed in PowerSchool since the snapshot ({', '.join(fields)})")
+
+
+class Refused(Exception):
+    """A rule would be broken by this write: it is not made."""
+
+
+class NotKept(Exception):
+    """PowerSchool accepted the write, but reading it back shows it did not keep the value."""
 
 
 @dataclass
@@ -35,6 +83,8 @@ class ApplyOutcome:
     skipped: int = 0  # done in an earlier attempt
     failed: int = 0
     stale: int = 0
+    refused: int = 0  # failed because a rule would have been broken (also counted in failed)
+    skipped_by_reviewer: int = 0  # stale writes a reviewer decided to keep PowerSchool's value for
     writes: int = 0  # operations that changed something
     http_writes: int = 0  # state-changing HTTP calls PowerSchool accepted
     by_kind: dict[str, int] = field(default_factory=dict)
@@ -42,23 +92,20 @@ class ApplyOutcome:
 
     def as_counts(self) -> dict[str, Any]:
         return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "stale": self.stale,
-                "writes": self.writes,
-                "http_writes": self.http_writes, "by_kind": self.by_kind}
+                "refused": self.refused, "skipped_by_reviewer": self.skipped_by_reviewer,
+                "writes": self.writes, "http_writes": self.http_writes, "by_kind": self.by_kind}
 
 
-def student_body(op: WriteOp) -> dict[str, Any]:
-    """The `POST /ws/v1/student` record for one student's field changes."""
+def student_body(op: WriteOp, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `POST /ws/v1/student` record for one student's field changes (`values`, default the op's)."""
     body: dict[str, Any] = {"client_uid": op.key, "action": "UPDATE", "id": op.student_dcid}
     extensions: dict[str, dict[str, str]] = {}
-    groups: set[str] = set()
-    for target_name, value in op.values.items():
+    for target_name, value in (op.values if values is None else values).items():
         target = student_target(target_name)
         path = target.body_path
         if path[0] == "_extension_data":
             extensions.setdefault(path[1], {})[path[2]] = value
             continue
-        if path[0] == "addresses":
-            groups.add(path[1])
         node = body
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -92,6 +139,33 @@ def _current_student_values(student: dict[str, Any], targets: Iterable[str]) -> 
     return values
 
 
+def read_student(client: Any, dcid: int) -> dict[str, Any]:
+    return client.get_student(dcid, expansions=("demographics", "addresses", "phones"),
+                              extensions=("u_students_extension",))
+
+
+def current_order(client: Any, dcid: int) -> list[tuple[int, int, int]]:
+    """The student's links as PowerSchool has them now: (sequence, person id, link id), by sequence."""
+    rows = []
+    for contact in client.contacts_for_student(dcid):
+        for link in contact.get("contactStudents") or []:
+            if int(link.get("dcid") or 0) == dcid:
+                rows.append((int(link.get("sequence") or 0), int(contact["contactId"]), int(link["studentContactId"])))
+    return sorted(rows)
+
+
+def details_overlap(details: list[dict[str, Any]], detail_id: int | None, start: str, end: str) -> dict | None:
+    """The first other detail of a link whose inclusive date range overlaps start..end (empty = open)."""
+    a = (start or "0000-00-00", end or "9999-99-99")
+    for d in details:
+        if detail_id is not None and int(d.get("studentContactDetailId") or 0) == detail_id:
+            continue
+        b = (d.get("startDate") or "0000-00-00", d.get("endDate") or "9999-99-99")
+        if a[0] <= b[1] and b[0] <= a[1]:
+            return d
+    return None
+
+
 class Applier:
     """Executes operations for one run. `client` is a PowerSchoolClient."""
 
@@ -104,18 +178,41 @@ class Applier:
         self.ledger = store.ledger(run_id)
         self.outcome = ApplyOutcome()
         self.links: dict[tuple[int, int], int] = {(lk.person_id, lk.student_dcid): lk.id for lk in snapshot.links}
+        self.accepted: dict[str, dict[str, str]] = {}  # op key -> field -> current value a reviewer overwrites
+        self._prior: dict[str, dict[str, Any]] = {}  # op key -> what PowerSchool held before the write
+        self._response: dict[str, str] = {}
+        self._submission_of: dict[str, str] | None = None
+        items = store.items(run_id)
+        self.stale_items = {r.item_key: r for r in items if r.kind == "stale_write"}
+        # phone ids whose type change a reviewer approved; persons with a phone type mismatch still open
+        self.type_change_approved: set[int] = set()
+        self.unresolved_type_persons: set[int] = set()
+        phone_owner = {ph.id: p.id for p in snapshot.persons.values() for ph in p.phones}
+        for r in items:
+            if r.kind != "phone_type_mismatch":
+                continue
+            phone_id = int((r.payload or {}).get("phone_id") or 0)
+            if r.state == "decided" and r.choice == "use_submitted_type":
+                self.type_change_approved.add(phone_id)
+            elif r.state != "decided" and phone_id in phone_owner:
+                self.unresolved_type_persons.add(phone_owner[phone_id])
 
     # ------------------------------------------------------------ bookkeeping
     def _is_done(self, op: WriteOp) -> bool:
         row = self.ledger.get(op.key)
-        return bool(row and row.status == "done")
+        return bool(row and row.status in FINAL_STATUSES)
+
+    def _earlier_attempt(self, op: WriteOp) -> bool:
+        """An earlier attempt of this op may have written (its outcome was not confirmed)."""
+        row = self.ledger.get(op.key)
+        return bool(row and row.attempts and row.status not in FINAL_STATUSES)
 
     def _person_id(self, ref: str | None) -> int:
         kind, _, value = (ref or "").partition(":")
         if kind == "p":
             return int(value)
         row = self.store.ledger(self.run_id).get(f"create:{value}")
-        if row is None or row.result_id is None:
+        if row is None or row.result_id is None or row.status != "done":
             raise PowerSchoolError(0, f"contact {value} was not created", "", "")
         return row.result_id
 
@@ -126,10 +223,13 @@ class Applier:
             self.outcome.done += 1
             self.outcome.writes += writes
             self.outcome.by_kind[op.kind] = self.outcome.by_kind.get(op.kind, 0) + 1
+            before = dict(op.expected)
+            if op.key in self._prior:
+                before["_prior"] = self._prior[op.key]
             self.store.audit(self.run_id, op.key, op.kind, student_number=op.student_number,
-                             person_ref=op.person_ref or "", before=op.expected, after=op.values,
+                             person_ref=op.person_ref or "", before=before, after=op.values,
                              reviewer=self.reviewer_of.get(op.key, "rule"),
-                             response=response or ("SUCCESS" if writes else "noop"))
+                             response=response or self._response.get(op.key) or ("SUCCESS" if writes else "noop"))
         elif status == "stale":
             self.outcome.stale += 1
         else:
@@ -141,6 +241,73 @@ class Applier:
         retryable = isinstance(exc, AmbiguousWriteError) or status in RETRYABLE_STATUSES
         log.warning("write %s failed: %s", op.key, type(exc).__name__)
         self._finish(op, "failed", error=str(exc), retryable=retryable)
+
+    def _refuse(self, op: WriteOp, exc: Refused) -> None:
+        self.outcome.refused += 1
+        self._finish(op, "failed", error=f"refused: {exc}", retryable=False)
+
+    def _submission_id(self, student_number: str) -> str:
+        if self._submission_of is None:
+            self._submission_of = {r.student_number: r.submission_id for r in self.store.submissions(self.run_id)}
+            plan = self.store.get_data(self.run_id, "plan") or {}
+            for sp in plan.get("students", []):
+                self._submission_of.setdefault(sp.get("student_number", ""), sp.get("submission_id", ""))
+        return self._submission_of.get(student_number, "")
+
+    def _stale(self, op: WriteOp, exc: StaleWrite) -> None:
+        """The write goes back to review: a `stale_write` item with the three values per field."""
+        touched = exc.touched or {k: (s, c, exc.intended.get(k, op.values.get(k))) for k, (s, c) in exc.fields.items()}
+        fields = {k: {"snapshot": _s(s), "current": _s(c), "intended": _s(i), "changed": k in exc.fields}
+                  for k, (s, c, i) in touched.items()}
+        for k, (s, c) in exc.fields.items():
+            fields.setdefault(k, {"snapshot": _s(s), "current": _s(c),
+                                  "intended": _s(exc.intended.get(k, op.values.get(k))), "changed": True})
+        item = ReviewItem(key=stale_item_key(op.key), kind="stale_write",
+                          submission_id=self._submission_id(op.student_number), student_number=op.student_number,
+                          target=op.kind, options=list(STALE_OPTIONS),
+                          payload={"op": op.key, "op_kind": op.kind, "person_ref": op.person_ref or "",
+                                   "student_dcid": op.student_dcid, "fields": fields})
+        self.store.add_review_item(self.run_id, item)
+        self._finish(op, "stale", error=str(exc))
+
+    def _check_stale(self, op: WriteOp, touched: dict[str, tuple[Any, Any, Any]]) -> None:
+        """Raise StaleWrite when a touched field's current value is neither the snapshot's, nor the one we
+        write, nor one a reviewer saw and chose to overwrite. touched: field -> (snapshot, current, intended)."""
+        accepted = self.accepted.get(op.key, {})
+        changed = {k: (s, c) for k, (s, c, i) in touched.items()
+                   if _s(c) not in (_s(s), _s(i)) and not (k in accepted and accepted[k] == _s(c))}
+        if changed:
+            raise StaleWrite(op.key, changed, {k: i for k, (_s0, _c, i) in touched.items()}, touched)
+
+    def _stale_gate(self, op: WriteOp) -> bool:
+        """For an op left stale by an earlier attempt: False while its item is undecided (or decided
+        keep_powerschool, which finishes it here); True to execute it (decided overwrite, or no item)."""
+        row = self.ledger.get(op.key)
+        if row is None or row.status != "stale":
+            return True
+        item = self.stale_items.get(stale_item_key(op.key))
+        if item is None:
+            return True  # the item is gone (the plan was rebuilt): re-read and decide afresh
+        if item.state != "decided":
+            self.outcome.stale += 1
+            return False
+        if item.choice == "keep_powerschool":
+            self.store.ledger_finish(self.run_id, op.key, SKIPPED_BY_REVIEWER,
+                                     error=f"PowerSchool's value kept by {item.decided_by or 'a reviewer'}")
+            self.store.audit(self.run_id, op.key, op.kind, student_number=op.student_number,
+                             person_ref=op.person_ref or "", before=op.expected, after={},
+                             reviewer=item.decided_by or "", response=SKIPPED_BY_REVIEWER)
+            self.outcome.skipped_by_reviewer += 1
+            return False
+        self.accepted[op.key] = {k: v.get("current", "") for k, v in (item.payload.get("fields") or {}).items()
+                                 if v.get("changed")}
+        return True
+
+    def _guard(self, op: WriteOp) -> None:
+        """Rules checked before anything is written for the op."""
+        kind, _, value = (op.person_ref or "").partition(":")
+        if kind == "p" and int(value) in self.unresolved_type_persons:
+            raise Refused(f"contact {value} has an unresolved phone type mismatch; decide it before apply")
 
     # ------------------------------------------------------------ run
     def run(self, ops: list[WriteOp], batch_size: int = 50) -> ApplyOutcome:
@@ -155,16 +322,22 @@ class Applier:
         for op in ops:
             if self._is_done(op):
                 self.outcome.skipped += 1
-            else:
+            elif self._stale_gate(op):
                 pending.append(op)
         students = [op for op in pending if op.kind == "student_update"]
-        for i in range(0, len(students), batch_size):
-            self._apply_students(students[i:i + batch_size])
+        # A student whose earlier attempt failed goes alone, so one bad record cannot sink a batch twice.
+        alone = [op for op in students if self._earlier_attempt(op) or op.key in self.accepted]
+        together = [op for op in students if op not in alone]
+        for i in range(0, len(together), batch_size):
+            self._apply_students(together[i:i + batch_size])
+        for op in alone:
+            self._apply_students([op])
         for op in pending:
             if op.kind == "student_update":
                 continue
             self.store.ledger_begin(self.run_id, op.key, op.kind)
             try:
+                self._guard(op)
                 writes = getattr(self, f"_op_{op.kind}")(op)
                 if writes is None or isinstance(writes, int):
                     result_id = None
@@ -172,7 +345,11 @@ class Applier:
                     result_id, writes = writes
                 self._finish(op, "done", result_id=result_id, writes=writes if isinstance(writes, int) else 1)
             except StaleWrite as exc:
-                self._finish(op, "stale", error=str(exc))
+                self._stale(op, exc)
+            except Refused as exc:
+                self._refuse(op, exc)
+            except NotKept as exc:
+                self._finish(op, "failed", error=f"PowerSchool did not keep: {exc}", retryable=False)
             except PowerSchoolError as exc:
                 self._fail(op, exc)
         return self.outcome
@@ -184,16 +361,19 @@ class Applier:
             self.store.ledger_begin(self.run_id, op.key, op.kind)
             try:
                 current = _current_student_values(self._read_student(op.student_dcid), op.values)
+                self._check_stale(op, {k: (op.expected.get(k, ""), current[k], v) for k, v in op.values.items()})
+            except StaleWrite as exc:
+                self._stale(op, exc)
+                continue
             except PowerSchoolError as exc:
                 self._fail(op, exc)
                 continue
-            changed = {k: (op.expected.get(k, ""), current[k]) for k in op.values
-                       if current[k] != op.expected.get(k, "") and current[k] != op.values[k]}
-            if changed:
-                self._finish(op, "stale", error=str(StaleWrite(op.key, changed)))
-                continue
+            self._prior[op.key] = current
             if all(current[k] == v for k, v in op.values.items()):
-                self._finish(op, "done", writes=0)  # already there (a rerun after a crash)
+                # already there: an earlier attempt whose reply was lost wrote it, or someone else did
+                self._finish(op, "done", writes=1 if self._earlier_attempt(op) else 0,
+                             response="SUCCESS (found written after an earlier attempt)"
+                             if self._earlier_attempt(op) else "noop")
                 continue
             ready.append(op)
         if not ready:
@@ -201,8 +381,10 @@ class Applier:
         try:
             results = self.client.update_students([student_body(op) for op in ready])
         except PowerSchoolError as exc:
-            for op in ready:
-                self._fail(op, exc)
+            for op in ready:  # the batch failed as a whole: each record is retried alone next time
+                self._finish(op, "failed", error=f"batch of {len(ready)} failed: {exc}",
+                             retryable=isinstance(exc, AmbiguousWriteError)
+                             or (getattr(exc, "status", 0) or 0) in RETRYABLE_STATUSES)
             return
         by_uid = {r.client_uid: r for r in results}
         for op in ready:
@@ -212,7 +394,11 @@ class Applier:
                     or "no result for this record"
                 self._finish(op, "failed", error=errors, retryable=False)
                 continue
-            after = _current_student_values(self._read_student(op.student_dcid), op.values)
+            try:
+                after = _current_student_values(self._read_student(op.student_dcid), op.values)
+            except PowerSchoolError as exc:
+                self._fail(op, exc)
+                continue
             dropped = [k for k, v in op.values.items() if after[k] != v]
             if dropped:
                 self._finish(op, "failed", error=f"PowerSchool did not keep: {', '.join(dropped)}")
@@ -220,25 +406,33 @@ class Applier:
                 self._finish(op, "done", response="SUCCESS")
 
     def _read_student(self, dcid: int) -> dict[str, Any]:
-        return self.client.get_student(dcid, expansions=("demographics", "addresses", "phones"),
-                                       extensions=("u_students_extension",))
+        return read_student(self.client, dcid)
 
     # ------------------------------------------------------------ contacts
     def _op_contact_create(self, op: WriteOp) -> tuple[int, int]:
-        row = self.ledger.get(op.key)
-        if row is not None and row.status in {"pending", "failed"} and row.result_id is None and row.attempts:
+        if self._earlier_attempt(op):
             found = self._find_created(op)  # a create that may have happened before a crash
             if found is not None:
-                return found, 0
+                self._response[op.key] = "SUCCESS (found after an earlier attempt)"
+                return self._check_created(op, found), 1
         body = {"firstName": op.values["first_name"], "middleName": op.values.get("middle_name", ""),
                 "lastName": op.values["last_name"]}
         try:
-            return self.client.create_contact(body), 1
+            pid = self.client.create_contact(body)
         except AmbiguousWriteError:
             found = self._find_created(op)
-            if found is not None:
-                return found, 1
-            raise
+            if found is None:
+                raise
+            self._response[op.key] = "SUCCESS (found after an unknown outcome)"
+            pid = found
+        return self._check_created(op, pid), 1
+
+    def _check_created(self, op: WriteOp, pid: int) -> int:
+        current = self.client.get_demographics(pid)
+        dropped = [k for k, api in NAME_FIELDS.items() if k in op.values and (current.get(api) or "") != op.values[k]]
+        if dropped:
+            raise NotKept(f"contact {pid} {', '.join(dropped)}")
+        return pid
 
     def _find_created(self, op: WriteOp) -> int | None:
         known = set(self.snapshot.persons)
@@ -249,64 +443,125 @@ class Applier:
                 return pid
         return None
 
+    def _snapshot_person(self, pid: int):
+        return self.snapshot.persons.get(pid)
+
     def _op_contact_name(self, op: WriteOp) -> int:
         pid = self._person_id(op.person_ref)
         current = self.client.get_demographics(pid)
-        names = {"first_name": "firstName", "middle_name": "middleName", "last_name": "lastName"}
-        stale = {k: (v, current.get(names[k], "")) for k, v in op.expected.items()
-                 if current.get(names[k], "") not in (v, op.values.get(k))}
-        if stale:
-            raise StaleWrite(op.key, stale)
-        body = {**current, **{names[k]: v for k, v in op.values.items()}}
+        self._check_stale(op, {k: (op.expected.get(k, ""), current.get(NAME_FIELDS[k]) or "", v)
+                               for k, v in op.values.items()})
+        self._prior[op.key] = {k: current.get(api) or "" for k, api in NAME_FIELDS.items()}
+        if all((current.get(NAME_FIELDS[k]) or "") == v for k, v in op.values.items()):
+            return 0
+        body = {**current, **{NAME_FIELDS[k]: v for k, v in op.values.items()}}
+        body.pop("contactId", None)
         self.client.put_demographics(pid, body)
+        after = self.client.get_demographics(pid)
+        dropped = [k for k, v in op.values.items() if (after.get(NAME_FIELDS[k]) or "") != v]
+        if dropped:
+            raise NotKept(f"contact {pid} {', '.join(dropped)}")
         return 1
 
     def _child_exists(self, pid: int, kind: str, match) -> dict | None:
         return next((c for c in self.client.list_children(pid, kind) if match(c)), None)
 
+    def _add_child(self, op: WriteOp, pid: int, kind: str, body: dict[str, Any], match, id_key: str) -> tuple[int, int]:
+        """Add a phone/email/address unless it is there; after a lost reply, look before trying again."""
+        existing = self._child_exists(pid, kind, match)
+        if existing:
+            ours = self._earlier_attempt(op) or (op.person_ref or "").startswith("new:")
+            self._response[op.key] = "SUCCESS (found after an earlier attempt)" if ours else "noop: already present"
+            return int(existing.get(id_key) or 0), 1 if ours else 0
+        try:
+            new_id = self.client.add_child(pid, kind, body)
+        except (AmbiguousWriteError, DuplicateError):
+            existing = self._child_exists(pid, kind, match)
+            if existing is None:
+                raise
+            self._response[op.key] = "SUCCESS (found after an unknown outcome)"
+            new_id = int(existing.get(id_key) or 0)
+        kept = self._child_exists(pid, kind, lambda c: int(c.get(id_key) or 0) == new_id and match(c))
+        if kept is None:
+            raise NotKept(f"{kind[:-1]} {new_id} of contact {pid} does not read back as written")
+        return new_id, 1
+
+    def _phone_snapshot(self, pid: int, phone_id: int | None) -> Any:
+        person = self._snapshot_person(pid)
+        return next((p for p in (person.phones if person else []) if p.id == phone_id), None)
+
     def _op_phone_add(self, op: WriteOp) -> tuple[int, int]:
         pid = self._person_id(op.person_ref)
-        digits = "".join(ch for ch in op.values["number"] if ch.isdigit())
-        existing = self._child_exists(pid, "phones", lambda c: "".join(
-            ch for ch in str(c.get("phoneNumber", "")) if ch.isdigit()) == digits)
-        if existing:
-            return int(existing.get("phoneNumberId") or 0), 0
+        digits = _digits(op.values["number"])
         body = {"phoneNumber": op.values["number"], "extension": op.values.get("extension", ""),
                 "phoneType": op.values["type"], "preferred": False, "sms": False}
-        return self.client.add_child(pid, "phones", body), 1
+        return self._add_child(op, pid, "phones", body, lambda c: _digits(c.get("phoneNumber")) == digits,
+                               "phoneNumberId")
 
     def _op_phone_update(self, op: WriteOp) -> int:
         pid = self._person_id(op.person_ref)
         current = self._child_exists(pid, "phones", lambda c: int(c.get("phoneNumberId") or 0) == op.target_id)
+        snap = self._phone_snapshot(pid, op.target_id)
         if current is None:
-            raise StaleWrite(op.key, {"phone": ("present", "deleted")})
-        if "number" in op.expected and current.get("phoneNumber") not in (op.expected["number"], op.values["number"]):
-            raise StaleWrite(op.key, {"number": (op.expected["number"], current.get("phoneNumber"))})
-        if "type" in op.expected and current.get("phoneType") not in (op.expected["type"], op.values["type"]):
-            raise StaleWrite(op.key, {"type": (op.expected["type"], current.get("phoneType"))})
-        body = dict(current)
+            raise StaleWrite(op.key, {"phone": ("present", "deleted")}, {"phone": op.values.get("number", "")})
+        touched = {}
+        if "number" in op.values:
+            touched["number"] = (op.expected.get("number", snap.number if snap else ""), current.get("phoneNumber"),
+                                 op.values["number"])
+        if "type" in op.values:
+            touched["type"] = (op.expected.get("type", snap.type if snap else ""), current.get("phoneType"),
+                               op.values["type"])
+        self._check_stale(op, touched)
+        if "type" in op.values and current.get("phoneType") != op.values["type"] and (
+                "type" not in op.expected or op.target_id not in self.type_change_approved):
+            raise Refused(f"phone {op.target_id} of contact {pid}: changing its type from "
+                          f"{current.get('phoneType')!r} to {op.values['type']!r} needs a reviewer's "
+                          "use_submitted_type decision")
+        self._prior[op.key] = {"phoneNumber": current.get("phoneNumber"), "extension": current.get("extension") or "",
+                               "phoneType": current.get("phoneType")}
+        body = {k: v for k, v in current.items() if k in ("phoneNumber", "extension", "phoneType", "preferred",
+                                                           "sms", "sequence")}
         if "number" in op.values:
             body.update(phoneNumber=op.values["number"], extension=op.values.get("extension", ""))
         if "type" in op.values:
             body["phoneType"] = op.values["type"]
+        if all(current.get(k) == body[k] for k in ("phoneNumber", "phoneType")) and \
+                (current.get("extension") or "") == (body.get("extension") or ""):
+            return 0
         self.client.update_child(pid, "phones", op.target_id, body)
+        after = self._child_exists(pid, "phones", lambda c: int(c.get("phoneNumberId") or 0) == op.target_id) or {}
+        dropped = [k for k in ("phoneNumber", "phoneType") if after.get(k) != body[k]]
+        if dropped:
+            raise NotKept(f"phone {op.target_id} of contact {pid}: {', '.join(dropped)}")
         return 1
 
     def _op_email_add(self, op: WriteOp) -> tuple[int, int]:
         pid = self._person_id(op.person_ref)
         wanted = op.values["address"].casefold()
-        existing = self._child_exists(pid, "emails", lambda c: str(c.get("address", "")).casefold() == wanted)
-        if existing:
-            return int(existing.get("emailId") or 0), 0
-        return self.client.add_child(pid, "emails", {"address": op.values["address"], "type": "Personal",
-                                                     "primary": True}), 1
+        emails = self.client.list_children(pid, "emails")
+        primary = next((e for e in emails if e.get("primary")), None)
+        if primary is not None and str(primary.get("address", "")).casefold() != wanted:
+            self._prior[op.key] = {"primary_email_id": int(primary.get("emailId") or 0),
+                                   "primary_address": primary.get("address")}
+        return self._add_child(op, pid, "emails", {"address": op.values["address"], "type": "Personal",
+                                                   "primary": True},
+                               lambda c: str(c.get("address", "")).casefold() == wanted, "emailId")
 
     def _op_email_update(self, op: WriteOp) -> int:
         pid = self._person_id(op.person_ref)
         current = self._child_exists(pid, "emails", lambda c: int(c.get("emailId") or 0) == op.target_id)
-        if current is None or current.get("address") not in (op.expected.get("address"), op.values["address"]):
-            raise StaleWrite(op.key, {"address": (op.expected.get("address"), (current or {}).get("address"))})
-        self.client.update_child(pid, "emails", op.target_id, {**current, "address": op.values["address"]})
+        if current is None:
+            raise StaleWrite(op.key, {"address": (op.expected.get("address"), "(deleted)")},
+                             {"address": op.values["address"]})
+        self._check_stale(op, {"address": (op.expected.get("address"), current.get("address"), op.values["address"])})
+        self._prior[op.key] = {"address": current.get("address")}
+        if current.get("address") == op.values["address"]:
+            return 0
+        body = {k: v for k, v in current.items() if k in ("address", "type", "primary")}
+        self.client.update_child(pid, "emails", op.target_id, {**body, "address": op.values["address"]})
+        after = self._child_exists(pid, "emails", lambda c: int(c.get("emailId") or 0) == op.target_id) or {}
+        if after.get("address") != op.values["address"]:
+            raise NotKept(f"email {op.target_id} of contact {pid}: address")
         return 1
 
     def _address_body(self, op: WriteOp) -> dict[str, Any]:
@@ -316,32 +571,58 @@ class Applier:
 
     def _op_address_add(self, op: WriteOp) -> tuple[int, int]:
         pid = self._person_id(op.person_ref)
-        existing = self._child_exists(pid, "addresses", lambda c: c.get("street") == op.values["street"]
-                                      and c.get("addressType") == op.values["type"])
-        if existing:
-            return int(existing.get("addressId") or 0), 0
-        return self.client.add_child(pid, "addresses", self._address_body(op)), 1
+        return self._add_child(op, pid, "addresses", self._address_body(op),
+                               lambda c: c.get("street") == op.values["street"]
+                               and c.get("addressType") == op.values["type"], "addressId")
 
     def _op_address_update(self, op: WriteOp) -> int:
         pid = self._person_id(op.person_ref)
         current = self._child_exists(pid, "addresses", lambda c: int(c.get("addressId") or 0) == op.target_id)
         if current is None:
-            raise StaleWrite(op.key, {"address": ("present", "deleted")})
-        body = {**current, **self._address_body(op)}
+            raise StaleWrite(op.key, {"address": ("present", "deleted")}, {"address": op.values["street"]})
+        person = self._snapshot_person(pid)
+        snap = next((a for a in (person.addresses if person else []) if a.id == op.target_id), None)
+        self._check_stale(op, {k: (getattr(snap, k) if snap else current.get(api), current.get(api), op.values[k])
+                               for k, api in ADDRESS_FIELDS.items()})
+        self._prior[op.key] = {api: current.get(api) or "" for api in ("addressType", "street", "linetwo", "unit",
+                                                                       "city", "state", "postalcode", "country")}
+        if all(current.get(api) == op.values[k] for k, api in ADDRESS_FIELDS.items()):
+            return 0
+        body = {**{k: v for k, v in current.items() if k not in ("addressId", "contactAddressId")},
+                **self._address_body(op)}
         body.pop("startDate", None)
         self.client.update_child(pid, "addresses", op.target_id, body)
+        after = self._child_exists(pid, "addresses", lambda c: int(c.get("addressId") or 0) == op.target_id) or {}
+        dropped = [k for k, api in ADDRESS_FIELDS.items() if after.get(api) != op.values[k]]
+        if dropped:
+            raise NotKept(f"address {op.target_id} of contact {pid}: {', '.join(dropped)}")
         return 1
 
     def _op_link_add(self, op: WriteOp) -> tuple[int, int]:
         pid = self._person_id(op.person_ref)
-        for link in self.client.list_links(pid):  # linked already (a rerun after a crash)
-            if int(link.get("dcid") or 0) == op.student_dcid:
-                self.links[(pid, op.student_dcid)] = int(link["studentContactId"])
-                return int(link["studentContactId"]), 0
+
+        def linked() -> int | None:
+            for link in self.client.list_links(pid):
+                if int(link.get("dcid") or 0) == op.student_dcid:
+                    return int(link["studentContactId"])
+            return None
+
+        found = linked()  # linked already (a rerun after a crash)
+        if found is not None:
+            self.links[(pid, op.student_dcid)] = found
+            ours = self._earlier_attempt(op)
+            self._response[op.key] = "SUCCESS (found after an earlier attempt)" if ours else "noop: already linked"
+            return found, 1 if ours else 0
         v = op.values
         detail = {"relationship": v["relationship"], "startDate": v["start_date"],
                   **{_camel(k): bool(v[k]) for k in ("emergency", "lives_with", "custodial") if k in v}}
-        link_id = self.client.add_link(pid, {"dcid": op.student_dcid, "studentDetails": [detail]})
+        try:
+            link_id = self.client.add_link(pid, {"dcid": op.student_dcid, "studentDetails": [detail]})
+        except (AmbiguousWriteError, DuplicateError):
+            link_id = linked()
+            if link_id is None:
+                raise
+            self._response[op.key] = "SUCCESS (found after an unknown outcome)"
         self.links[(pid, op.student_dcid)] = link_id
         return link_id, 1
 
@@ -350,52 +631,141 @@ class Applier:
             for link in self.client.list_links(pid):
                 if int(link.get("dcid") or 0) == dcid:
                     self.links[(pid, dcid)] = int(link["studentContactId"])
+        if (pid, dcid) not in self.links:
+            raise StaleWrite(f"link {pid}-{dcid}", {"link": ("present", "deleted")})
         return self.links[(pid, dcid)]
+
+    def _snapshot_detail(self, detail_id: int | None):
+        for lk in self.snapshot.links:
+            for d in lk.details:
+                if d.id == detail_id:
+                    return d
+        return None
 
     def _op_detail_update(self, op: WriteOp) -> int:
         pid = self._person_id(op.person_ref)
         link_id = op.values["link_id"]
-        details = self.client.list_details(pid, link_id)
+        try:
+            details = self.client.list_details(pid, link_id)
+        except NotFound:
+            raise StaleWrite(op.key, {"link": ("present", "deleted")}, {"link": "update"}) from None
         current = next((d for d in details if int(d.get("studentContactDetailId") or 0) == op.target_id), None)
         if current is None:
-            raise StaleWrite(op.key, {"detail": ("present", "deleted")})
-        body = dict(current)
-        for k, v in op.values.items():
-            if k == "link_id":
-                continue
-            body[_camel(k)] = v if k == "relationship" else v == "1"
+            raise StaleWrite(op.key, {"detail": ("present", "deleted")}, {"detail": "update"})
+        changes = {k: v for k, v in op.values.items() if k != "link_id"}
+        self._check_stale(op, {k: (op.expected.get(k, ""), _s(current.get(DETAIL_FIELDS.get(k, _camel(k)))), v)
+                               for k, v in changes.items()})
+        self._prior[op.key] = {"link_id": link_id, "detail_id": op.target_id, **{DETAIL_FIELDS.get(k, _camel(k)): current.get(
+            DETAIL_FIELDS.get(k, _camel(k))) for k in changes}}
+        body = {k: v for k, v in current.items() if k not in ("studentContactDetailId", "active")}
+        for k, v in changes.items():
+            body[DETAIL_FIELDS.get(k, _camel(k))] = v if k == "relationship" else v == "1"
+        clash = details_overlap(details, op.target_id, body.get("startDate") or "", body.get("endDate") or "")
+        if clash:
+            raise Refused(f"detail {op.target_id} would overlap detail {clash.get('studentContactDetailId')} "
+                          "of the same student link")
+        if all(current.get(k) == v for k, v in body.items()):
+            return 0
         self.client.update_detail(pid, link_id, op.target_id, body)
         return 1
 
     def _op_data_access(self, op: WriteOp) -> int:
         pid = self._person_id(op.person_ref)
-        self.client.update_link(pid, self._link_id(pid, op.student_dcid), {"canAccessData": True})
+        link_id = self._link_id(pid, op.student_dcid)
+        link = next((lk for lk in self.client.list_links(pid) if int(lk.get("studentContactId") or 0) == link_id), {})
+        self._prior[op.key] = {"link_id": link_id, "canAccessData": bool(link.get("canAccessData"))}
+        if link.get("canAccessData"):
+            return 0
+        emails = self.client.list_children(pid, "emails")
+        primary = next((e for e in emails if e.get("primary")), None)
+        address = str((primary or {}).get("address") or "")
+        if not EMAIL_RE.match(address):
+            raise Refused(f"Data Access for contact {pid} needs a valid primary email; it has "
+                          f"{'none' if not address else 'an invalid one'}")
+        taken = next((a for a in self.snapshot.portal_accounts
+                      if a.email.casefold() == address.casefold() and a.person_id != pid), None)
+        if taken is not None:
+            raise Refused(f"Data Access for contact {pid} needs an email not used by another portal account; "
+                          f"its primary email is used by portal account {taken.username!r}")
+        self.client.update_link(pid, link_id, {"canAccessData": True})
+        after = next((lk for lk in self.client.list_links(pid) if int(lk.get("studentContactId") or 0) == link_id), {})
+        if not after.get("canAccessData"):
+            raise NotKept(f"canAccessData of link {link_id}")
         return 1
 
     # ------------------------------------------------------------ cleanup
     def _op_link_expire(self, op: WriteOp) -> int:
         pid = self._person_id(op.person_ref)
-        details = self.client.list_details(pid, op.target_id)
+        try:
+            details = self.client.list_details(pid, op.target_id)
+        except NotFound:
+            raise StaleWrite(op.key, {"link": ("present", "deleted")}, {"link": "expire"}) from None
+        if not details:
+            raise StaleWrite(op.key, {"detail": ("present", "deleted")}, {"detail": "expire"})
         current = max(details, key=lambda d: (d.get("startDate") or "", d.get("studentContactDetailId") or 0))
+        detail_id = int(current["studentContactDetailId"])
+        snap = self._snapshot_detail(detail_id)
+        self._check_stale(op, {"end_date": (snap.end_date if snap else "", current.get("endDate") or "",
+                                            op.values["end_date"])})
+        self._prior[op.key] = {"link_id": op.target_id, "detail_id": detail_id, "endDate": current.get("endDate") or ""}
         if current.get("endDate") == op.values["end_date"]:
             return 0
-        self.client.update_detail(pid, op.target_id, int(current["studentContactDetailId"]),
-                                  {**current, "endDate": op.values["end_date"]})
+        start = current.get("startDate") or ""
+        if start and op.values["end_date"] < start:
+            raise Refused(f"end date {op.values['end_date']} is before the link's start date {start}")
+        clash = details_overlap(details, detail_id, start, op.values["end_date"])
+        if clash:
+            raise Refused(f"expiring detail {detail_id} would overlap detail {clash.get('studentContactDetailId')}")
+        body = {k: v for k, v in current.items() if k not in ("studentContactDetailId", "active")}
+        self.client.update_detail(pid, op.target_id, detail_id, {**body, "endDate": op.values["end_date"]})
         return 1
 
     def _op_link_delete(self, op: WriteOp) -> int:
         pid = self._person_id(op.person_ref)
-        if not any(int(lk.get("studentContactId") or 0) == op.target_id for lk in self.client.list_links(pid)):
+        link = next((lk for lk in self.client.list_links(pid) if int(lk.get("studentContactId") or 0) == op.target_id),
+                    None)
+        if link is None:
+            if self._earlier_attempt(op):
+                self._response[op.key] = "SUCCESS (found done after an earlier attempt)"
+                return 1
             return 0
-        self.client.delete_link(pid, op.target_id)
+        self._prior[op.key] = {"dcid": int(link.get("dcid") or 0), "sequence": int(link.get("sequence") or 0),
+                               "canAccessData": bool(link.get("canAccessData")),
+                               "studentDetails": [{k: v for k, v in d.items()
+                                                   if k not in ("studentContactDetailId", "active")}
+                                                  for d in link.get("studentDetails") or []]}
+        try:
+            self.client.delete_link(pid, op.target_id)
+        except NotFound:  # a retried DELETE whose first reply was lost
+            if any(int(lk.get("studentContactId") or 0) == op.target_id for lk in self.client.list_links(pid)):
+                raise
         return 1
 
     def _op_contact_order(self, op: WriteOp) -> int:
-        """Move links into the final order, one position at a time; never rewrites a person."""
+        """Move links into the final order, one position at a time; never rewrites a person. Then read the
+        order back: it must be 1..n without gaps, the wanted contacts in the wanted places."""
         writes = 0
-        wanted = [self._person_id(ref) for ref in op.values["order"]]
+        before = current_order(self.client, op.student_dcid)
+        linked = {pid for _, pid, _ in before}
+        refs = {ref: self._person_id(ref) for ref in op.values["order"]}
+        ledger = self.store.ledger(self.run_id)
+        for ref, pid in refs.items():
+            if pid in linked:
+                continue
+            link_op = ledger.get(f"link:{ref}:{op.student_dcid}")
+            if link_op is not None and link_op.status != "done":  # its link is not made yet: try again later
+                raise PowerSchoolError(0, f"the contact order waits for the link of {ref} (not made yet)", "", "")
+            raise StaleWrite(op.key, {"order": (f"{ref} linked", f"{ref} not linked")},
+                             {"order": ",".join(op.values["order"])})
+        wanted = list(refs.values())
+        expected = [int(ref.split(":")[1]) for ref in op.expected.get("order", []) if ref.startswith("p:")]
+        known = set(expected)
+        now = [pid for _, pid, _ in before if pid in known]
+        self._check_stale(op, {"order": (",".join(map(str, expected)), ",".join(map(str, now)),
+                                         ",".join(str(p) for p in wanted if p in known))})
+        self._prior[op.key] = {"order": [[seq, pid, lid] for seq, pid, lid in before]}
         for position, pid in enumerate(wanted, start=1):
-            current = self._current_order(op.student_dcid)
+            current = [(p, lid) for _, p, lid in current_order(self.client, op.student_dcid)]
             if position - 1 < len(current) and current[position - 1][0] == pid:
                 continue
             link_id = next((lid for p, lid in current if p == pid), None)
@@ -403,16 +773,14 @@ class Applier:
                 continue
             self.client.update_link(pid, link_id, {"sequence": position})
             writes += 1
+        after = current_order(self.client, op.student_dcid)
+        sequences = [seq for seq, _, _ in after]
+        if sequences != list(range(1, len(after) + 1)):
+            raise NotKept(f"contact order of student {op.student_dcid} is {sequences}, not 1..{len(after)}")
+        present = [pid for _, pid, _ in after]
+        if present[:len(wanted)] != wanted:
+            raise NotKept(f"contact order of student {op.student_dcid} reads back as {present}, not {wanted}")
         return writes
-
-    def _current_order(self, dcid: int) -> list[tuple[int, int]]:
-        rows = []
-        for contact in self.client.contacts_for_student(dcid):
-            for link in contact.get("contactStudents") or []:
-                if int(link.get("dcid") or 0) == dcid:
-                    rows.append((int(link.get("sequence") or 0), int(contact["contactId"]),
-                                 int(link["studentContactId"])))
-        return [(pid, lid) for _, pid, lid in sorted(rows)]
 
 
 def _camel(name: str) -> str:

@@ -298,7 +298,7 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
         mine = [op for op in mine if op.student_number in students]
     applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of)
     outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
-    ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not outcome.failed else f"{stage}_partial")
+    ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not (outcome.failed or outcome.stale) else f"{stage}_partial")
     return ctx.counts(name, {"operations": len(mine), **outcome.as_counts()})
 
 
@@ -321,10 +321,10 @@ def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
 
 def report(ctx: RunContext) -> dict[str, Any]:
     """Summarise the run, and advance the sync cursor only when every write is confirmed."""
-    from .report import build_report
+    from .report import build_report, save_report
 
     summary = build_report(ctx)
-    ctx.store.put_data(ctx.run_id, "report", summary)
+    save_report(ctx.store, ctx.run_id, summary)
     run = ctx.store.get_run(ctx.run_id)
     complete = summary["writes"]["failed"] == 0 and summary["writes"]["stale"] == 0
     subset = (run.counts or {}).get("extract_submissions", {}).get("subset", False)
