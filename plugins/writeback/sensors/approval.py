@@ -9,6 +9,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from ..operators.context import run_context
 from ..pipeline import stages
+from ..review.links import ReviewLink
 from ..triggers.approval import ApprovalTrigger
 
 
@@ -22,6 +23,7 @@ class ApprovalSensor(BaseSensorOperator):
 
     template_fields = ("district",)
     ui_color = "#fff4d6"
+    operator_extra_links = (ReviewLink(),)  # "Review" button: the run's review page
 
     def __init__(self, *, district: str, deferrable: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("mode", "reschedule")

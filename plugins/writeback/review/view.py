@@ -1,0 +1,204 @@
+"""What the review page and the JSON API show: plain dicts built from the store's run, plan and items."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from ..domain.models import ContactPlan, Plan, Snapshot, StudentPlan
+from ..store.schema import QuarantineRow, ReviewItemRow, Run
+from .auth import dag_id_for
+
+KINDS = ["possible_match", "name_mismatch", "phone_type_mismatch", "shared_contact_change",
+         "portal_email_conflict", "field_change", "contact_removal"]
+STATES = ["pending", "decided"]
+
+KIND_LABELS = {
+    "possible_match": "Possible match",
+    "name_mismatch": "Name mismatch",
+    "phone_type_mismatch": "Phone type mismatch",
+    "shared_contact_change": "Shared contact change",
+    "portal_email_conflict": "Parent portal email conflict",
+    "field_change": "Field change",
+    "contact_removal": "Contact removal",
+}
+
+CHOICE_LABELS = {
+    "not_a_match": "Not a match (new contact)",
+    "do_not_update": "Do not update",
+    "approve": "Approve",
+    "ignore": "Ignore",
+    "expire": "Expire",
+    "unlink": "Unlink",
+    "skip_data_access": "Skip data access",
+    "same_person_keep_name": "Same person, keep PowerSchool name",
+    "same_person_update_name": "Same person, update name",
+    "new_contact_keep_old": "New contact, keep old link",
+    "new_contact_expire_old": "New contact, expire old link",
+    "use_submitted_type": "Use submitted phone type",
+    "keep_powerschool_type": "Keep PowerSchool phone type",
+}
+
+# Bulk "approve everything safe": the kinds a rule can decide, and how. Matches, name and phone-type
+# mismatches always need a person.
+SAFE_CHOICES = {
+    "field_change": "approve",
+    "shared_contact_change": "approve",
+    "portal_email_conflict": "skip_data_access",
+    "contact_removal": "expire",
+}
+
+ENDING_CHOICES = {"expire", "unlink"}
+
+
+def choice_label(choice: str, candidates: dict[int, dict[str, Any]] | None = None) -> str:
+    if choice.startswith("confirm:"):
+        pid = choice.split(":", 1)[1]
+        cand = (candidates or {}).get(int(pid)) if pid.isdigit() else None
+        name = f" {cand.get('first_name', '')} {cand.get('last_name', '')}".rstrip() if cand else ""
+        return f"Confirm #{pid}{name}"
+    return CHOICE_LABELS.get(choice, choice.replace("_", " ").capitalize())
+
+
+def item_json(row: ReviewItemRow) -> dict[str, Any]:
+    return {
+        "run_id": row.run_id, "key": row.item_key, "kind": row.kind, "submission_id": row.submission_id,
+        "student_number": row.student_number, "slot": row.slot, "options": list(row.options or []),
+        "payload": row.payload or {}, "state": row.state, "choice": row.choice,
+        "data": row.decision_data or {}, "decided_by": row.decided_by,
+        "decided_at": row.decided_at.isoformat() if row.decided_at else None, "comment": row.comment or "",
+        "version": row.version,
+    }
+
+
+def quarantine_json(rows: list[QuarantineRow]) -> list[dict[str, Any]]:
+    return [{"submission_id": r.submission_id, "field": r.field, "reason": r.reason, "value": r.value,
+             "check": r.check} for r in rows]
+
+
+def run_json(run: Run, items: list[ReviewItemRow], quarantined: list[QuarantineRow]) -> dict[str, Any]:
+    decided = sum(1 for i in items if i.state == "decided")
+    return {
+        "id": run.id, "district": run.district, "dag_id": dag_id_for(run.district), "dag_run_id": run.dag_run_id,
+        "status": run.status, "dry_run": run.dry_run,
+        "created_at": run.created_at.isoformat() if run.created_at else None,
+        "approved": bool(run.approved_hash),
+        "items": {"total": len(items), "decided": decided, "pending": len(items) - decided},
+        "quarantined": {"records": len({q.submission_id for q in quarantined}), "problems": len(quarantined)},
+    }
+
+
+# ---------------------------------------------------------------- one student's panel
+
+
+def contact_ref(cp: ContactPlan) -> str:
+    """A form contact's place in a reorder: its form slot (the person behind it may still be undecided)."""
+    return f"slot:{cp.slot}"
+
+
+def _person_name(snapshot: Snapshot | None, person_id: int | None) -> str:
+    if snapshot is None or person_id is None:
+        return ""
+    p = snapshot.persons.get(person_id)
+    return f"{p.first_name} {p.last_name}".strip() if p else ""
+
+
+def _item_view(row: ReviewItemRow) -> dict[str, Any]:
+    payload = row.payload or {}
+    candidates = {c["person_id"]: c for c in payload.get("candidates", []) if "person_id" in c}
+    options = [{"value": o, "label": choice_label(o, candidates), "needs_date": o == "expire",
+                "chosen": row.state == "decided" and row.choice == o} for o in row.options or []]
+    return {**item_json(row), "label": KIND_LABELS.get(row.kind, row.kind), "option_views": options,
+            "choice_label": choice_label(row.choice, candidates) if row.choice else ""}
+
+
+def _contact_card(cp: ContactPlan, items: list[ReviewItemRow], snapshot: Snapshot | None) -> dict[str, Any]:
+    s = cp.submitted
+    removal = next((i for i in items if i.kind == "contact_removal"), None)
+    ending = bool(s.remove) or cp.action.value in ENDING_CHOICES or (
+        removal is not None and removal.state == "decided" and removal.choice in ENDING_CHOICES)
+    return {
+        "ref": contact_ref(cp), "slot": cp.slot, "form": True,
+        "name": " ".join(x for x in (s.first_name, s.middle_name, s.last_name) if x),
+        "relationship": s.relationship, "email": s.email,
+        "phones": [{"type": p.type, "number": p.number} for p in s.phones],
+        "match_class": cp.match_class.value, "person_id": cp.person_id,
+        "person_name": _person_name(snapshot, cp.person_id), "new_key": cp.new_key,
+        "action": cp.action.value, "remove": s.remove,
+        "changes": [c.model_dump() for c in cp.changes],
+        "flags": list(cp.flags),
+        "name_mismatch": "name_mismatch" in cp.flags,
+        "phone_type_mismatch": "phone_type_mismatch" in cp.flags
+        or any(c.kind == "phone_type" for c in cp.changes),
+        "used_by": [u.model_dump() for u in cp.used_by],
+        "candidates": [c.model_dump() for c in cp.candidates],
+        "items": [_item_view(i) for i in items],
+        "ending": ending, "expired": False, "end_date": "",
+    }
+
+
+def _existing_card(link, snapshot: Snapshot | None) -> dict[str, Any]:
+    end = ""
+    if snapshot is not None:
+        full = next((lk for lk in snapshot.links if lk.id == link.link_id), None)
+        detail = full.current_detail() if full else None
+        end = detail.end_date if detail else ""
+    return {"ref": f"p:{link.person_id}", "slot": None, "form": False, "name": _person_name(snapshot, link.person_id),
+            "person_id": link.person_id, "sequence": link.sequence, "expired": link.expired, "end_date": end,
+            "ending": False, "items": [], "flags": [], "used_by": [], "candidates": [], "changes": [], "phones": []}
+
+
+def student_panel(sp: StudentPlan, items: list[ReviewItemRow], snapshot: Snapshot | None,
+                  saved_order: dict[str, Any] | None) -> dict[str, Any]:
+    by_slot: dict[int | None, list[ReviewItemRow]] = defaultdict(list)
+    by_target: dict[str, list[ReviewItemRow]] = defaultdict(list)
+    for row in items:
+        if row.kind == "field_change":
+            by_target[str((row.payload or {}).get("target") or row.item_key.rsplit(":field:", 1)[-1])].append(row)
+        else:
+            by_slot[row.slot].append(row)
+    fields = []
+    for fc in sp.field_changes:
+        fields.append({"target": fc.target, "old": fc.old, "new": fc.new, "action": fc.action.value,
+                       "status": fc.status.value, "needs_review": fc.needs_review,
+                       "items": [_item_view(i) for i in by_target.get(fc.target, [])]})
+    cards = [_contact_card(cp, by_slot.get(cp.slot, []), snapshot) for cp in sorted(sp.contacts, key=lambda c: c.slot)]
+    on_form = {cp.person_id for cp in sp.contacts if cp.person_id is not None}
+    cards += [_existing_card(lk, snapshot) for lk in sorted(sp.existing_links, key=lambda lk: lk.sequence)
+              if lk.person_id not in on_form]
+    order = list((saved_order or {}).get("order") or [])
+    rank = {ref: n for n, ref in enumerate(order)}
+    base = {c["ref"]: n for n, c in enumerate(cards)}
+    # The reviewer's order first (form order otherwise); contacts leaving or already expired always last.
+    cards.sort(key=lambda c: (c["expired"] or c["ending"], rank.get(c["ref"], len(rank) + base[c["ref"]])))
+    student_items = [_item_view(i) for i in by_slot.get(None, [])]
+    decided = sum(1 for i in items if i.state == "decided")
+    return {"student_number": sp.student_number, "student_dcid": sp.student_dcid, "submission_id": sp.submission_id,
+            "fields": fields, "contacts": cards, "items": student_items, "order": saved_order,
+            "total": len(items), "decided": decided, "pending": len(items) - decided}
+
+
+def orderable_refs(sp: StudentPlan) -> list[str]:
+    on_form = {cp.person_id for cp in sp.contacts if cp.person_id is not None}
+    return [contact_ref(cp) for cp in sp.contacts] + [
+        f"p:{lk.person_id}" for lk in sp.existing_links if lk.person_id not in on_form]
+
+
+def order_document(sp: StudentPlan, order: list[str], user: str, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """What a reorder stores under `order:<student number>`: the refs in the reviewer's order and what each is."""
+    slots = {contact_ref(cp): {"slot": cp.slot, "person_id": cp.person_id, "new_key": cp.new_key}
+             for cp in sp.contacts}
+    return {"student_number": sp.student_number, "student_dcid": sp.student_dcid, "order": order,
+            "refs": {ref: slots.get(ref, {"person_id": int(ref.split(":")[1])} if ref.startswith("p:") else {})
+                     for ref in order},
+            "decided_by": user, "decided_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "version": int((previous or {}).get("version", 0)) + 1}
+
+
+def load_plan(data: dict[str, Any] | None) -> Plan | None:
+    return Plan.model_validate(data) if data else None
+
+
+def load_snapshot(data: dict[str, Any] | None) -> Snapshot | None:
+    return Snapshot.model_validate(data) if data else None

@@ -1,0 +1,141 @@
+"""A real Airflow API server with our plugin loaded from the plugins folder, SimpleAuthManager users
+`admin` (admin role) and `viewer` (viewer role), a writeback store with a real plan, and real tokens
+from `POST /auth/token`. Every review test talks to the app through that server over loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from writeback.store import Store
+
+from .world import seed_run
+
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+DAG_RUN_ID = "manual__2026-08-01T00:00:00+00:00"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class AirflowServer:
+    url: str
+    home: Path
+    env: dict[str, str]
+    process: subprocess.Popen
+    store_url: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, username: str) -> str:
+        if username not in self.tokens:
+            passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+            r = httpx.post(f"{self.url}/auth/token", json={"username": username, "password": passwords[username]},
+                           timeout=30)
+            r.raise_for_status()
+            self.tokens[username] = r.json()["access_token"]
+        return self.tokens[username]
+
+    def client(self, username: str | None = None, *, cookie: bool = False) -> httpx.Client:
+        """A client for /writeback: with a Bearer header (API style) or the `_token` cookie (browser style)."""
+        headers, cookies = {}, {}
+        if username and cookie:
+            cookies["_token"] = self.token(username)
+        elif username:
+            headers["Authorization"] = f"Bearer {self.token(username)}"
+        return httpx.Client(base_url=f"{self.url}/writeback", headers=headers, cookies=cookies, timeout=60,
+                            follow_redirects=False)
+
+
+def airflow_env(home: Path, store_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    dags = home / "dags"
+    dags.mkdir(parents=True, exist_ok=True)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__AUTH_MANAGER":
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__API__SECRET_KEY": "review-tests-secret-key",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "review-tests-jwt-secret",
+        "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "WRITEBACK_STORE_URL": store_url,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT), env.get("PYTHONPATH", "")]),
+    })
+    return env
+
+
+@pytest.fixture(scope="session")
+def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
+    home = tmp_path_factory.mktemp("airflow")
+    store_url = f"sqlite:///{home / 'store.db'}"
+    env = airflow_env(home, store_url)
+    log = home / "api-server.log"
+    done = subprocess.run([AIRFLOW, "db", "migrate"], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    if done.returncode != 0:
+        pytest.fail(f"airflow db migrate failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    port = _free_port()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"airflow api-server exited {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"airflow api-server did not answer in 180 s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.5)
+        yield AirflowServer(url=url, home=home, env=env, process=proc, store_url=store_url)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def store(airflow_server: AirflowServer) -> Iterator[Store]:
+    s = Store(airflow_server.store_url)
+    yield s
+    s.dispose()
+
+
+_runs = iter(range(1, 10_000))
+
+
+@pytest.fixture
+def run_id(store: Store) -> str:
+    """A fresh run (its own DAG run id) with the generated district's plan, for one test."""
+    return seed_run(store, f"{DAG_RUN_ID}.{next(_runs)}", inject_name="<script>alert('x')</script>")
