@@ -4,7 +4,13 @@
   writeback review list --run RUN [--state pending] [--json]
   writeback review decide --run RUN --item KEY --choice CHOICE [--user NAME] [--end-date D] [--comment C]
   writeback runs [--district D]
-  writeback report --run RUN [--json]
+  writeback plugin-xml MAPPING.yaml [--name N] [--publisher P --email E] [--out plugin.xml]
+  writeback doctor (--district NAME | --base-url URL --client-id ID --mapping FILE)
+                                             (secret from POWERSCHOOL_CLIENT_SECRET with --base-url)
+  writeback report --run RUN [--json] [--html OUT.html]
+  writeback rollback --run RUN [--student NUMBER] [--dry-run] (--district NAME | --base-url URL --client-id ID)
+                                             (secret from POWERSCHOOL_CLIENT_SECRET with --base-url)
+  writeback match --incoming A.csv --existing B.csv --out M.csv [--region US] [--district D]
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from typing import Any
 
@@ -83,11 +90,162 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .pipeline.report import format_report
 
-    report = _store(args).get_data(args.run, "report")
+    store = _store(args)
+    report = store.get_data(args.run, "report")
     if report is None:
         print(f"error: run {args.run} has no report yet", file=sys.stderr)
         return 2
+    if getattr(args, "html", None):
+        from .pipeline.report import render_html
+
+        stored = store.get_data(args.run, "report_html")
+        page = stored["html"] if stored and stored.get("html") else render_html(report)
+        with open(args.html, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        print(f"wrote {args.html}")
+        return 0
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _powerschool_client(args: argparse.Namespace):
+    if args.district:
+        from .config import district
+        from .hooks.powerschool import PowerSchoolHook
+
+        return PowerSchoolHook(district(args.district).powerschool_conn_id).get_conn()
+    secret = os.environ.get("POWERSCHOOL_CLIENT_SECRET")
+    if not (args.base_url and args.client_id and secret):
+        raise SystemExit("error: give --district NAME, or --base-url and --client-id with the secret in "
+                         "POWERSCHOOL_CLIENT_SECRET")
+    from .powerschool.client import PowerSchoolClient
+
+    return PowerSchoolClient(args.base_url, args.client_id, secret)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from .pipeline.rollback import rollback
+
+    store = _store(args)
+    client = _powerschool_client(args)
+    outcome = rollback(client, store, args.run, student_number=args.student, dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(outcome.as_dict(), indent=2, default=str))
+    else:
+        verb = "would restore" if args.dry_run else "restored"
+        for r in outcome.restored:
+            print(f"{verb}\t{r['op']}" + (f"\t{r['would']}" if "would" in r else ""))
+        for r in outcome.refused:
+            print(f"REFUSED\t{r['op']}\t{r['reason']}")
+        for r in outcome.failed:
+            print(f"FAILED\t{r['op']}\t{r['error']}")
+        print(f"{len(outcome.restored)} {verb}, {len(outcome.already)} already as before, "
+              f"{len(outcome.refused)} refused (changed since the writeback), {len(outcome.failed)} failed; "
+              f"{outcome.http_writes} HTTP write(s)")
+    return 0 if not (outcome.refused or outcome.failed) else 3
+
+
+def cmd_plugin_xml(args: argparse.Namespace) -> int:
+    from .plugin_xml import cli_plugin_xml
+
+    return cli_plugin_xml(args)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import cli_doctor
+
+    return cli_doctor(args)
+
+
+MATCH_COLUMNS = ("id", "first_name", "last_name", "email", "phone", "street", "city", "state", "postal_code")
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    """Match the contacts of one CSV against the persons of another with the DAG's matching engine."""
+    import csv
+    import datetime as dt
+
+    from .domain.matching import DEFAULT_THRESHOLDS, build_index, match_contact
+    from .domain.models import (
+        Address,
+        Email,
+        MatchClass,
+        Person,
+        Phone,
+        Snapshot,
+        Student,
+        SubmittedAddress,
+        SubmittedContact,
+        SubmittedPhone,
+    )
+    from .domain.normalize import email_problem, phone_key, split_extension
+
+    thresholds = DEFAULT_THRESHOLDS
+    if args.district:
+        from .config import district
+
+        thresholds = district(args.district).matching
+
+    def read(path: str) -> list[dict[str, str]]:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in ("id", "last_name") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
+                                 f"(expected: {', '.join(MATCH_COLUMNS)})")
+            return [{c: (row.get(c) or "").strip() for c in MATCH_COLUMNS} for row in reader]
+
+    def check_email(path: str, row: dict[str, str]) -> None:
+        if row["email"] and (problem := email_problem(row["email"])):
+            print(f"warning: {path}: id {row['id']!r}, email {row['email']!r}: {problem} (not used for matching)",
+                  file=sys.stderr)
+
+    try:
+        existing, incoming = read(args.existing), read(args.incoming)
+    except (OSError, ValueError, csv.Error) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    persons: dict[int, Person] = {}
+    existing_ids: dict[int, str] = {}
+    for n, row in enumerate(existing, start=1):
+        check_email(args.existing, row)
+        number, ext = split_extension(row["phone"], args.region)
+        persons[n] = Person(
+            id=n, first_name=row["first_name"], last_name=row["last_name"],
+            emails=[Email(id=n, address=row["email"])] if row["email"] else [],
+            phones=[Phone(id=n, number=number, extension=ext)] if number else [],
+            addresses=[Address(id=n, street=row["street"], city=row["city"], state=row["state"],
+                               postal_code=row["postal_code"])] if row["street"] else [])
+        existing_ids[n] = row["id"]
+    index = build_index(Snapshot(persons=persons), args.region)
+    nobody = Student(dcid=0, student_number="")  # no student: no links, no household
+    today = dt.date.today()
+    every = max(1, args.progress_every)
+    written = 0
+    with open(args.out, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["incoming_id", "existing_id", "score", "match_class", "reasons"])
+        for n, row in enumerate(incoming, start=1):
+            check_email(args.incoming, row)
+            number, ext = split_extension(row["phone"], args.region)
+            contact = SubmittedContact(
+                slot=1, first_name=row["first_name"], last_name=row["last_name"], email=row["email"],
+                phones=[SubmittedPhone(type="Mobile", number=number, extension=ext,
+                                       e164=phone_key(number, args.region))] if number else [],
+                address=SubmittedAddress(street=row["street"], city=row["city"], state=row["state"],
+                                         postal_code=row["postal_code"]) if row["street"] else None)
+            m = match_contact(row["id"], contact, nobody, index, today, None, args.region, thresholds)
+            for cand in m.candidates:
+                if cand.score < thresholds.possible:
+                    continue
+                certain = m.match_class == MatchClass.CERTAIN and cand.person_id == m.person_id
+                out.writerow([row["id"], existing_ids[cand.person_id], f"{cand.score:.4f}",
+                              "certain" if certain else "possible", "; ".join(cand.reasons)])
+                written += 1
+            if n % every == 0:
+                print(f"matched {n}/{len(incoming)} ({100 * n / len(incoming):.0f}%)", file=sys.stderr)
+    print(f"{len(incoming)} incoming x {len(existing)} existing: {written} candidate row(s) in {args.out}",
+          file=sys.stderr)
     return 0
 
 
@@ -126,7 +284,46 @@ def parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="print a run's report")
     rep.add_argument("--run", required=True)
     rep.add_argument("--json", action="store_true")
+    rep.add_argument("--html", metavar="OUT.html", help="write the report as a self-contained HTML page")
     rep.set_defaults(func=cmd_report)
+
+    rb = sub.add_parser("rollback", help="undo a run's writes in PowerSchool (conflict-checked, audited)")
+    rb.add_argument("--run", required=True)
+    rb.add_argument("--student", help="only this student number's writes")
+    rb.add_argument("--dry-run", action="store_true", help="list the compensating writes, write nothing")
+    rb.add_argument("--district", help="district name: PowerSchool client from its Airflow connection")
+    rb.add_argument("--base-url", help="PowerSchool base URL (with --client-id; secret from "
+                                       "POWERSCHOOL_CLIENT_SECRET)")
+    rb.add_argument("--client-id")
+    rb.add_argument("--json", action="store_true")
+    rb.set_defaults(func=cmd_rollback)
+
+    px = sub.add_parser("plugin-xml", help="write the plugin.xml granting exactly what a mapping needs")
+    px.add_argument("mapping", help="include/mappings/<file>.yaml")
+    px.add_argument("--name", default="Writeback SchoolEngage Sync", help="plugin name (at most 40 characters)")
+    px.add_argument("--plugin-version", default="1.0.0")
+    px.add_argument("--publisher", default="Writeback project")
+    px.add_argument("--email", default="writeback@example.org", help="publisher contact email")
+    px.add_argument("--out", help="file to write (default: stdout)")
+    px.set_defaults(func=cmd_plugin_xml)
+
+    dr = sub.add_parser("doctor", help="check a PowerSchool server: credentials, v1 level, grants, page sizes, "
+                                       "throttle")
+    dr.add_argument("--district", help="district name: PowerSchool client from its Airflow connection")
+    dr.add_argument("--base-url", help="PowerSchool base URL (with --client-id and --mapping; secret from "
+                                       "POWERSCHOOL_CLIENT_SECRET)")
+    dr.add_argument("--client-id")
+    dr.add_argument("--mapping", help="mapping file (default with --district: the district's mapping)")
+    dr.add_argument("--requests-per-second", type=float, help="with --base-url: the client's rate limit")
+    dr.set_defaults(func=cmd_doctor)
+    match = sub.add_parser("match", help="match contacts of one CSV against another (the DAG's engine)")
+    match.add_argument("--incoming", required=True, help=f"CSV with columns {', '.join(MATCH_COLUMNS)}")
+    match.add_argument("--existing", required=True, help="CSV with the same columns")
+    match.add_argument("--out", required=True, help="CSV: incoming_id, existing_id, score, match_class, reasons")
+    match.add_argument("--region", default="US", help="default phone region (default: US)")
+    match.add_argument("--district", help="take the matching thresholds from this district's config")
+    match.add_argument("--progress-every", type=int, default=1000, help="progress line on stderr every N rows")
+    match.set_defaults(func=cmd_match)
     return p
 
 

@@ -199,3 +199,45 @@ def test_manual_rerun_of_an_applied_submission_writes_nothing(world, first_run):
     run_id = run_dag(world, {"submission_ids": [sub["id"]]})
     assert world["store"].get_run(run_id).counts["extract_submissions"]["received"] == 1
     assert world["reader"].stats()["writes"] == before
+
+
+def _pii(world) -> set[str]:
+    """Distinctive student data of the generated district: emails, phone digits, full names."""
+    d = world["district"]
+    values = {e["address"].lower() for e in d["emails"]}
+    values |= {"".join(ch for ch in p["number"] if ch.isdigit())[-10:] for p in d["phones"]}
+    values |= {f"{p['first_name']} {p['last_name']}".lower() for p in d["persons"]}
+    values |= {f"{s['first_name']} {s['last_name']}".lower() for s in d["students"]}
+    return {v for v in values if len(v) >= 7}
+
+
+def test_no_secret_or_student_data_in_task_logs(world, first_run):
+    log = (world["work"] / "logs" / "dag.log").read_text(errors="replace").lower()
+    assert "task_id=apply" in log or "apply" in log  # the log is the run's, not empty
+    for secret in (processes.PS_CLIENT_SECRET, processes.SE_API_KEY):
+        assert secret.lower() not in log
+    digits_only = "".join(ch for ch in log if ch.isdigit() or ch == "\n")
+    leaked = sorted(v for v in _pii(world) if (v in digits_only if v.isdigit() else v in log))
+    assert leaked == []
+
+
+def test_no_student_data_in_xcom(world, first_run):
+    import sqlite3
+
+    db = sqlite3.connect(world["work"] / "airflow" / "airflow.db")
+    try:
+        values = [str(v).lower() for (v,) in db.execute("SELECT value FROM xcom")]
+    finally:
+        db.close()
+    assert values, "the tasks pushed their counts"
+    blob = "\n".join(values)
+    assert [v for v in _pii(world) if not v.isdigit() and v in blob] == []
+
+
+def test_sandboxes_listen_on_loopback_only(world):
+    import psutil
+
+    for service in (world["ps"], world["se"]):
+        addresses = {c.laddr.ip for c in psutil.Process(service.process.pid).net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN}
+        assert addresses == {"127.0.0.1"}, (service.name, addresses)
