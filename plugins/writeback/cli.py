@@ -165,7 +165,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     import csv
     import datetime as dt
 
-    from .domain.matching import DEFAULT_THRESHOLDS, build_index, match_contact
+    from .domain.matching import DEFAULT_THRESHOLDS, build_index, match_contact, paused_gc
     from .domain.models import (
         Address,
         Email,
@@ -222,7 +222,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     today = dt.date.today()
     every = max(1, args.progress_every)
     written = 0
-    with open(args.out, "w", newline="", encoding="utf-8") as fh:
+    with open(args.out, "w", newline="", encoding="utf-8") as fh, paused_gc():
         out = csv.writer(fh)
         out.writerow(["incoming_id", "existing_id", "score", "match_class", "reasons"])
         for n, row in enumerate(incoming, start=1):

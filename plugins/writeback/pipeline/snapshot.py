@@ -128,9 +128,17 @@ def portal_accounts_from_rows(rows: Iterable[dict]) -> list[PortalAccount]:
             for r in rows]
 
 
-def read_snapshot(client: PowerQueryReader, extension_targets: Iterable[str] = ()) -> Snapshot:
+def read_snapshot(client: PowerQueryReader, extension_targets: Iterable[str] = (),
+                  queries: Iterable[str] | None = None) -> Snapshot:
+    """`queries`: the PowerQueries to run (all by default); a mapping without contacts reads only
+    students, so a plugin that grants no contact tables still serves it."""
+    wanted = None if queries is None else set(queries)
+
     def rows(entity: str) -> Iterator[dict]:
-        return client.iter_powerquery(QUERY_PREFIX + entity)
+        name = QUERY_PREFIX + entity
+        if wanted is not None and name not in wanted:
+            return iter(())
+        return client.iter_powerquery(name)
 
     return Snapshot(
         taken_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
