@@ -223,10 +223,12 @@ def test_data_access_is_written_unless_skipped_for_a_portal_conflict():
 
 
 def test_name_mismatch_same_person_update_name_renames_the_slot_person():
-    plan, snap = plan_for([record(ANA_NO, contact(1, "Mary", "Garcia-Lopez"))])
+    # María, remarried, writes her new surname. ("Mary" was used here until matching learned nicknames:
+    # Mary is María's nickname, a certain match with no name mismatch.)
+    plan, snap = plan_for([record(ANA_NO, contact(1, "María", "Ortiz"))])
     ops = resolve(plan, decide(plan, name_mismatch="same_person_update_name"), snap, TODAY)
     (op,) = ops_of(ops, "contact_name")
-    assert op.person_ref == f"p:{MARIA}" and op.values == {"first_name": "Mary"}
+    assert op.person_ref == f"p:{MARIA}" and op.values == {"last_name": "Ortiz"}
     ops = resolve(plan, decide(plan, name_mismatch="same_person_keep_name"), snap, TODAY)
     assert ops_of(ops, "contact_name") == []
 
@@ -308,7 +310,9 @@ def scenario():
                    contact(2, "Pablo", "Ortega", email="pablo@example.com"), jose(slot=3, remove=True),
                    fields={"name.last_name": "Ruiz", "addresses.physical.city": "Shelbyville"}, review=REVIEWED),
             record(LUIS_NO, maria(), contact(2, "Pablo", "Ortega", email="pablo@example.com")),
-            record(MIA_NO, contact(1, "Wei", "Chen"), contact(3, "José", "García"))]
+            # Carmen in Rosa's slot: a name mismatch. (Ana's slot 2 no longer makes one since matching sees
+            # that José, slot 2's link, is named in slot 3 of the same form: Pablo is simply a new contact.)
+            record(MIA_NO, contact(1, "Wei", "Chen"), contact(2, "Carmen", "Ortiz"), contact(3, "José", "García"))]
 
 
 def test_same_inputs_give_the_same_ops_and_hash():
@@ -368,3 +372,17 @@ def test_confirming_a_possible_match_never_renames_the_person():
     ops = resolve(plan, decide(plan, possible_match=f"confirm:{JOSE}"), snap, TODAY)
     assert ops_of(ops, "contact_name") == []
     assert [op.person_ref for op in ops_of(ops, "link_add")] == [f"p:{JOSE}"]
+
+
+def test_a_reviewers_order_moves_links_but_expired_stay_last_and_no_person_is_rewritten():
+    from tests.unit.builders import ANA_NO, JOSE, MARIA, PEDRO, TODAY, decide, jose, maria, plan_for, record
+    from writeback.domain.resolve import resolve
+
+    plan, snapshot = plan_for([record(ANA_NO, maria(), jose())])
+    decisions = decide(plan)
+    default = {op.kind: op for op in resolve(plan, decisions, snapshot, TODAY)}
+    assert "contact_order" not in default  # María 1, José 2, Pedro (expired) 3: nothing to move
+    ops = resolve(plan, decisions, snapshot, TODAY, orders={ANA_NO: ["slot:2", f"p:{PEDRO}", "slot:1"]})
+    [order] = [op for op in ops if op.kind == "contact_order"]
+    assert order.values["order"] == [f"p:{JOSE}", f"p:{MARIA}", f"p:{PEDRO}"]
+    assert sorted(order.values["order"]) == sorted(order.expected["order"])  # the same people, moved

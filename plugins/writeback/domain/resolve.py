@@ -49,8 +49,12 @@ def _choice(decisions: dict[str, Decision], item: ReviewItem | None) -> Decision
 
 
 def resolve(plan: Plan, decisions: dict[str, Decision], snapshot: Snapshot, today: dt.date,
-            region: str = "US") -> list[WriteOp]:
-    """Every write the approved plan makes, in the order apply executes them."""
+            region: str = "US", orders: dict[str, list[str]] | None = None) -> list[WriteOp]:
+    """Every write the approved plan makes, in the order apply executes them.
+
+    `orders` holds reviewers' contact orders by student number: refs `slot:<n>` (the form's contact in
+    slot n, whoever it resolves to) and `p:<person id>` (a link the form does not name).
+    """
     items_by_student: dict[str, list[ReviewItem]] = {}
     for item in plan.review_items:
         items_by_student.setdefault(item.submission_id, []).append(item)
@@ -61,7 +65,7 @@ def resolve(plan: Plan, decisions: dict[str, Decision], snapshot: Snapshot, toda
     created: set[str] = set()
     for sp in plan.students:
         ops.extend(_student_ops(sp, items_by_student.get(sp.submission_id, []), decisions, snapshot, today,
-                                region, created))
+                                region, created, (orders or {}).get(sp.student_number)))
     seen: set[str] = set()
     unique = []
     for op in ops:  # siblings' forms may ask for the same write to a shared new contact
@@ -72,7 +76,8 @@ def resolve(plan: Plan, decisions: dict[str, Decision], snapshot: Snapshot, toda
 
 
 def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, Decision], snapshot: Snapshot,
-                 today: dt.date, region: str, created: set[str]) -> list[WriteOp]:
+                 today: dt.date, region: str, created: set[str],
+                 reviewer_order: list[str] | None = None) -> list[WriteOp]:
     by_key = {i.key: i for i in items}
     ops: list[WriteOp] = []
     fields, expected = {}, {}
@@ -129,8 +134,8 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
         if end:
             ending[f"p:{end}"] = f"expire:{today.isoformat()}"
 
-    if any(op.kind != "student_update" for op in ops) or ending or order:
-        ops.extend(_cleanup_ops(sp, order, ending, today))
+    if any(op.kind != "student_update" for op in ops) or ending or order or reviewer_order:
+        ops.extend(_cleanup_ops(sp, order, ending, today, reviewer_order))
     return ops
 
 
@@ -248,7 +253,7 @@ def _contact_value_ops(cp: ContactPlan, sp: StudentPlan, ref: str, person, link:
 
 
 def _cleanup_ops(sp: StudentPlan, order: list[tuple[int, str]], ending: dict[str, str],
-                 today: dt.date) -> list[WriteOp]:
+                 today: dt.date, reviewer_order: list[str] | None = None) -> list[WriteOp]:
     """Expirations, unlinks, and the final order: each form contact at its form slot, the links the form
     does not name filling the other places in their PowerSchool order, expired last."""
     ops: list[WriteOp] = []
@@ -282,7 +287,12 @@ def _cleanup_ops(sp: StudentPlan, order: list[tuple[int, str]], ending: dict[str
             final.append(placed.pop(0)[1])
         else:
             final.append(untouched.pop(0))
-    final += [f"p:{lk.person_id}" for lk in rest if lk.expired]
+    if reviewer_order:  # a reviewer's order moves the active links; it never rewrites a person
+        by_slot = dict(order)
+        wanted = [by_slot.get(int(r.split(":")[1])) if r.startswith("slot:") else r for r in reviewer_order]
+        wanted = [r for i, r in enumerate(wanted) if r in final and r not in wanted[:i]]
+        final = wanted + [r for r in final if r not in wanted]
+    final += [f"p:{lk.person_id}" for lk in rest if lk.expired]  # expired contacts always go last
     final += sorted(expired_now - unlinked)
     current = [f"p:{lk.person_id}" for lk in sorted(sp.existing_links, key=lambda lk: lk.sequence)
                if f"p:{lk.person_id}" not in unlinked]

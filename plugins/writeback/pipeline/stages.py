@@ -124,7 +124,9 @@ def extract_submissions(ctx: RunContext, source: Any) -> dict[str, Any]:
 @not_on_retry
 def extract_snapshot(ctx: RunContext, client: Any) -> dict[str, Any]:
     extension_targets = [s.target for s in ctx.mapping.student if s.target.startswith("extension.")]
-    snapshot = read_snapshot(client, extension_targets)
+    from ..powerschool.grants import snapshot_queries
+
+    snapshot = read_snapshot(client, extension_targets, snapshot_queries(ctx.mapping))
     ctx.store.put_data(ctx.run_id, "snapshot", snapshot.model_dump(mode="json"))
     return ctx.counts("extract_snapshot", {"students": len(snapshot.students), "contacts": len(snapshot.persons),
                                            "links": len(snapshot.links),
@@ -225,7 +227,9 @@ def resolve_run(ctx: RunContext, plan: Plan, snapshot: Snapshot, decisions) -> l
     batch = decisions.get(BATCH_ITEM_KEY)
     if batch is not None and batch.choice == "reject_batch":
         return []
-    return resolve(plan, decisions, snapshot, ctx.today, ctx.region)
+    orders = {sp.student_number: doc["order"] for sp in plan.students
+              if (doc := ctx.store.get_data(ctx.run_id, f"order:{sp.student_number}"))}
+    return resolve(plan, decisions, snapshot, ctx.today, ctx.region, orders)
 
 
 def approval_state(ctx: RunContext) -> dict[str, Any]:
