@@ -36,6 +36,8 @@ def routes(run_id: str, key: str, student: str) -> list[tuple[str, str, dict | N
         ("POST", f"/api/v1/runs/{r}/students/{student}/order", {"order": ["slot:1"]}),
         ("GET", "/", None),
         ("GET", f"/runs/{r}", None),
+        ("GET", f"/runs/{r}/report", None),
+        ("GET", f"/runs/{r}/validation", None),
         ("GET", f"/dag-runs/writeback_demo/{q('manual__x')}", None),
     ]
 
@@ -77,7 +79,8 @@ def test_viewer_reads_every_route_but_may_not_decide(airflow_server: AirflowServ
         for method, path, body in routes(run_id, item.item_key, item.student_number):
             r = viewer.request(method, path, json=body)
             if method == "GET":
-                assert r.status_code in (200, 303), (path, r.status_code, r.text[:200])
+                allowed = (200, 303, 404) if path.endswith(("/report", "/validation")) else (200, 303)
+                assert r.status_code in allowed, (path, r.status_code, r.text[:200])  # 404: not written yet
             else:
                 assert r.status_code == 403, (path, r.status_code, r.text[:200])
                 assert "writeback_demo" in r.json()["detail"]
@@ -344,3 +347,28 @@ def test_review_link_points_at_the_store_run() -> None:
     ti_key = SimpleNamespace(dag_id="writeback_demo", run_id="manual__2026-08-01T00:00:00+00:00")
     link = ReviewLink().get_link(SimpleNamespace(district="demo"), ti_key=ti_key)
     assert link == "/writeback/runs/demo%3Amanual__2026-08-01T00%3A00%3A00%2B00%3A00"
+
+
+def test_report_validation_and_outcome_chart_are_linked_from_the_run_page(airflow_server: AirflowServer, store,
+                                                                         run_id: str) -> None:
+    with airflow_server.client("admin", cookie=True) as browser:
+        assert browser.get(f"/runs/{q(run_id)}/report").status_code == 404  # no report before the report task
+        store.put_data(run_id, "validation", {"results": [
+            {"suite": "students", "expectation": "expect_column_values_to_be_in_set", "column": "student_number",
+             "success": False, "evaluated": 3, "unexpected": 1}]})
+        store.put_data(run_id, "report", {"run_id": run_id, "district": "demo", "dry_run": False, "stages": {},
+                                          "students": {"planned": 1, "updated": 1, "quarantined": 0},
+                                          "contacts": {"matched": 1, "created": 0, "updated": 0, "expired": 0,
+                                                       "unlinked": 0, "reordered_students": 0},
+                                          "review": {"items": 0, "decided": 0, "by_kind": {}},
+                                          "writes": {"operations_done": 1, "made": 1, "failed": 0, "stale": 0,
+                                                     "by_kind": {}},
+                                          "quarantine": [], "per_student": []})
+        page = browser.get(f"/runs/{q(run_id)}").text
+        validation = browser.get(f"/runs/{q(run_id)}/validation")
+        report = browser.get(f"/runs/{q(run_id)}/report")
+    assert f'/runs/{q(run_id)}/report"' in page and f'/runs/{q(run_id)}/validation"' in page
+    assert validation.status_code == 200 and "expect_column_values_to_be_in_set" in validation.text
+    assert report.status_code == 200 and run_id in report.text
+    kinds = {i.kind for i in store.items(run_id)}
+    assert page.count('<th scope="row">') == len(kinds)  # one chart row per item kind

@@ -349,6 +349,7 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
         info = view.run_json(run, items, quarantined)
         kinds = Counter(i.kind for i in items)
         pending_kinds = Counter(i.kind for i in items if i.state == "pending")
+        chart = view.outcome_chart(items)
         safe_pending = sum(n for k, n in pending_kinds.items() if k in view.SAFE_CHOICES)
         can_edit = auth.is_authorized(who, dag_id_for(run.district), "PUT") and not run.approved_hash
         return render("run.html", request, run=info, panels=panels, user=who.username, can_edit=can_edit,
@@ -356,8 +357,34 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
                       kinds=view.KINDS, kind_counts=kinds, pending_kinds=pending_kinds, safe_pending=safe_pending,
                       filters={"kind": kind or "", "state": state or ""}, page=page, pages=pages,
                       n_students=len(students), quarantine=view.quarantine_json(quarantined), notice=notice,
-                      today=_today().isoformat(), airflow=airflow_base(request),
+                      today=_today().isoformat(), airflow=airflow_base(request), chart=chart,
+                      has_report=store.get_data(run.id, "report") is not None,
+                      has_validation=store.get_data(run.id, "validation") is not None,
                       run_url=lambda **p: run_url(request, run.id, **{"kind": kind, "state": state, **p}))
+
+    @app.get("/runs/{run_id}/report", response_class=HTMLResponse)
+    def report_page(run_id: str, who: Who) -> HTMLResponse:
+        """The run's report (written by the report task) as one self-contained page."""
+        from ..pipeline.report import render_html
+
+        run = load_run(who, run_id)
+        store = get_store()
+        page = store.get_data(run.id, "report_html")
+        report = store.get_data(run.id, "report")
+        if page is None and report is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "this run has no report yet")
+        return HTMLResponse(page["html"] if page and "html" in page else render_html(report))
+
+    @app.get("/runs/{run_id}/validation", response_class=HTMLResponse)
+    def validation_page(run_id: str, who: Who) -> HTMLResponse:
+        """The run's data-quality results (one line per expectation, counts only)."""
+        from ..quality import render_validation_html
+
+        run = load_run(who, run_id)
+        data = get_store().get_data(run.id, "validation")
+        if data is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "this run has no validation results yet")
+        return HTMLResponse(render_validation_html(run.id, data["results"]))
 
     def back(request: Request, run_id: str, kind: str, state: str, page: int, anchor: str, notice: str) -> str:
         url = run_url(request, run_id, kind=kind or None, state=state or None, page=page, notice=notice)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from ..domain.models import ContactPlan, Plan, Snapshot, StudentPlan
@@ -202,3 +202,15 @@ def load_plan(data: dict[str, Any] | None) -> Plan | None:
 
 def load_snapshot(data: dict[str, Any] | None) -> Snapshot | None:
     return Snapshot.model_validate(data) if data else None
+
+
+def outcome_chart(items: list[Any]) -> list[dict[str, Any]]:
+    """Items by kind and outcome for the run page's chart: one row per kind, bar widths in percent."""
+    by_kind: dict[str, Counter] = {}
+    for item in items:
+        outcome = "pending" if item.state == "pending" else (item.choice or "decided").split(":")[0]
+        by_kind.setdefault(item.kind, Counter())[outcome] += 1
+    widest = max((sum(c.values()) for c in by_kind.values()), default=1)
+    return [{"kind": kind, "total": sum(c.values()),
+             "parts": [{"outcome": o, "n": n, "pct": round(100 * n / widest, 1)} for o, n in sorted(c.items())]}
+            for kind, c in sorted(by_kind.items())]
