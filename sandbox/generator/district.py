@@ -402,7 +402,9 @@ class _Builder:
                 self.ext.append({"id": len(self.ext) + 1, "studentsdcid": dcid, "pref_first_name": pref_first,
                                  "pref_last_name": pref_last, "photo_release": "1" if rng.random() < 0.85 else "0"})
             enrolled = max(dob + timedelta(days=5 * 365 + 200), date(2012, 8, 15))
-            enrolled = date(enrolled.year, 8, rng.randint(10, 25)).isoformat()
+            # never later than the reference school year: a link cannot start in the future
+            enrolled = date(min(enrolled.year, 2026), 8, rng.randint(10, 25))
+            enrolled = min(enrolled, date(2026, 8, 1)).isoformat()
             for seq, (p, rel, kind) in enumerate(contacts, start=1):
                 link_id = LINK_ID_BASE + len(self.links)
                 self.links.append({"id": link_id, "person_id": p["id"], "student_dcid": dcid, "sequence": seq,

@@ -764,14 +764,18 @@ class Applier:
         self._check_stale(op, {"order": (",".join(map(str, expected)), ",".join(map(str, now)),
                                          ",".join(str(p) for p in wanted if p in known))})
         self._prior[op.key] = {"order": [[seq, pid, lid] for seq, pid, lid in before]}
+        # A move puts the link at that place and shifts the others (PowerSchool keeps 1..n), so the
+        # order is followed locally instead of re-read after every move; the read-back below checks it.
+        current = [(p, lid) for _, p, lid in before]
         for position, pid in enumerate(wanted, start=1):
-            current = [(p, lid) for _, p, lid in current_order(self.client, op.student_dcid)]
             if position - 1 < len(current) and current[position - 1][0] == pid:
                 continue
-            link_id = next((lid for p, lid in current if p == pid), None)
-            if link_id is None:
+            index = next((i for i, (p, _) in enumerate(current) if p == pid), None)
+            if index is None:
                 continue
-            self.client.update_link(pid, link_id, {"sequence": position})
+            moved = current.pop(index)
+            current.insert(position - 1, moved)
+            self.client.update_link(pid, moved[1], {"sequence": position})
             writes += 1
         after = current_order(self.client, op.student_dcid)
         sequences = [seq for seq, _, _ in after]
