@@ -6,7 +6,9 @@ returns its counts (XCom carries counts and ids only, never student data).
 
 from __future__ import annotations
 
+import os
 import time
+import tracemalloc
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -31,10 +33,14 @@ class WritebackStageOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         ctx = run_context(self.district, context)
+        self._client = None
+        trace = os.environ.get("WRITEBACK_TRACE_MEMORY") == "1"  # benchmarks: peak memory of each task
+        if trace:
+            tracemalloc.start()
         started = time.monotonic()
         try:
             result = self.run_stage(ctx, context)
-            ctx.store.add_duration(ctx.run_id, self.task_id, time.monotonic() - started)
+            ctx.store.add_task_metrics(ctx.run_id, self._metrics_name(context), self._metrics(started, trace))
             return result
         except (stages.QualityGateError, stages.PlanChangedError, SnapshotIntegrityError) as exc:
             raise AirflowFailException(str(exc)) from exc  # retrying cannot help: a person must act
@@ -46,11 +52,27 @@ class WritebackStageOperator(BaseOperator):
         fn = getattr(stages, self.stage)
         return fn(ctx, *self.stage_args(ctx))
 
+    def _metrics_name(self, context: Any) -> str:
+        index = getattr(context.get("ti"), "map_index", -1) if hasattr(context, "get") else -1
+        return self.task_id if index is None or index < 0 else f"{self.task_id}[{index}]"
+
+    def _metrics(self, started: float, trace: bool) -> dict[str, Any]:
+        metrics: dict[str, Any] = {"seconds": round(time.monotonic() - started, 3)}
+        client = self._client
+        if client is not None:  # PowerSchool calls made by this task
+            metrics.update(http_calls=client.total_calls, http_writes=client.writes_succeeded,
+                           rate_limit_wait=round(client.rate_limit_wait, 3))
+        if trace:
+            metrics["peak_mib"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
+            tracemalloc.stop()
+        return metrics
+
     def stage_args(self, ctx: stages.RunContext) -> list[Any]:
         if self.needs == "powerschool":
             from ..hooks.powerschool import PowerSchoolHook
 
-            return [PowerSchoolHook(ctx.district.powerschool_conn_id).get_conn()]
+            self._client = PowerSchoolHook(ctx.district.powerschool_conn_id).get_conn()
+            return [self._client]
         if self.needs == "submissions":
             from ..hooks.schoolengage import SchoolEngageHook
 

@@ -90,6 +90,7 @@ class PowerSchoolClient:
         self.limiter = RateLimiter(requests_per_second)
         self.stats: Counter[str] = Counter()
         self.writes_succeeded = 0  # state-changing calls PowerSchool accepted (what an audit must explain)
+        self.rate_limit_wait = 0.0  # seconds spent waiting for the client-side rate limiter
         self._stats_lock = threading.Lock()
         self._token: str | None = None
         self._token_expires_at = 0.0
@@ -186,7 +187,10 @@ class PowerSchoolClient:
             if basic_auth is None:
                 token = self._token_value()
                 headers["Authorization"] = f"Bearer {token}"
-            self.limiter.acquire()
+            waited = self.limiter.acquire()
+            if waited:
+                with self._stats_lock:
+                    self.rate_limit_wait += waited
             self._count(op)
             try:
                 resp = self.session.request(

@@ -112,12 +112,13 @@ class Store:
             run = s.get(Run, run_id)
             run.counts = {**(run.counts or {}), stage: counts}
 
-    def add_duration(self, run_id: str, task: str, seconds: float) -> None:
+    def add_task_metrics(self, run_id: str, task: str, metrics: dict[str, Any]) -> None:
+        """Per-task measurements (duration, HTTP calls, peak memory) kept with the run's counts."""
         with self._sessions.begin() as s:
             run = s.get(Run, run_id)
             if run is not None:
                 counts = dict(run.counts or {})
-                counts["durations"] = {**counts.get("durations", {}), task: round(seconds, 3)}
+                counts["tasks"] = {**counts.get("tasks", {}), task: metrics}
                 run.counts = counts
 
     def list_runs(self, district: str | None = None, limit: int = 100) -> list[Run]:
