@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .domain.mapping import Mapping, MappingError, load_mapping
+from .domain.matching import MatchThresholds
 
 
 def project_root() -> Path:
@@ -68,6 +69,7 @@ class DistrictConfig(_Strict):
     approval: ApprovalConfig = ApprovalConfig()
     apply: ApplyConfig = ApplyConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    matching: MatchThresholds = MatchThresholds()  # certain_name, similar_name, possible, margin, max_candidates
 
     @property
     def pool_name(self) -> str:

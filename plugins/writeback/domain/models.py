@@ -220,12 +220,19 @@ class MatchClass(StrEnum):
     NONE = "none"
 
 
+class UsedBy(Model):
+    student_number: str
+    student_dcid: int
+    relationship: str = ""
+
+
 class Candidate(Model):
     person_id: int
     score: float
     reasons: list[str]
     first_name: str = ""
     last_name: str = ""
+    used_by: list[UsedBy] = Field(default_factory=list)  # other students linked to this person (plan fills it)
 
 
 class ContactMatch(Model):
@@ -238,12 +245,6 @@ class ContactMatch(Model):
     candidates: list[Candidate] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list)
     slot_person_id: int | None = None  # the person the student's link in this slot points to
-
-
-class UsedBy(Model):
-    student_number: str
-    student_dcid: int
-    relationship: str = ""
 
 
 class ContactAction(StrEnum):

@@ -100,7 +100,7 @@ def _pair_values(contact: SubmittedContact, person: Person | None, link: Student
         new_text = f"{contact.address.street}, {contact.address.city} {contact.address.state} {contact.address.postal_code}"
         if home is None:
             changes.append(ValueChange(kind="address", key="Home", new=new_text, op="add"))
-        elif (address_key(home.street, home.postal_code), fold(home.city)) != (
+        elif (address_key(home.street, home.postal_code, home.unit), fold(home.city)) != (
             address_key(contact.address.street, contact.address.postal_code), fold(contact.address.city)
         ):
             old_text = f"{home.street}, {home.city} {home.state} {home.postal_code}"
@@ -205,6 +205,9 @@ def plan_student(record: FormRecord, student: Student, snapshot: Snapshot, index
             cp.used_by = _used_by(person.id, student, index, snapshot)
             if cp.used_by:
                 cp.flags.append("used_by")
+        if result.match_class != MatchClass.CERTAIN:  # a reviewer confirming a shared person sees who shares it
+            cp.candidates = [c.model_copy(update={"used_by": _used_by(c.person_id, student, index, snapshot)})
+                             for c in cp.candidates]
         portal_problem = _portal_email_problem(contact, person, result.person_id, snapshot)
         if portal_problem:
             cp.flags.append("portal_email_conflict")
@@ -277,10 +280,47 @@ def build_plan(records: list[FormRecord], snapshot: Snapshot, matches: dict[tupl
     plan = Plan()
     for record in records:
         student = by_number[record.student_number]
-        sp = plan_student(record, student, snapshot, index, matches, today, region)
-        plan.students.append(sp)
+        plan.students.append(plan_student(record, student, snapshot, index, matches, today, region))
+    _unite_new_contacts(plan, snapshot, region)
+    for sp in plan.students:
         for cp in sp.contacts:
             if cp.match_class != MatchClass.CERTAIN and cp.new_key:
                 plan.new_contacts.setdefault(cp.new_key, cp.submitted)
         plan.review_items.extend(review_items_for(sp, snapshot))
     return plan
+
+
+def _unite_new_contacts(plan: Plan, snapshot: Snapshot, region: str) -> None:
+    """Siblings' forms naming one new parent share one key even when one form carries the email and the
+    other only the phone: within a household, the same folded name and any equal email or phone unite
+    their keys (the smallest key of the group names it, so record order does not matter)."""
+    family_of = {s.dcid: s.family_ident or f"dcid:{s.dcid}" for s in snapshot.students.values()}
+    groups: dict[tuple[str, str, str], list[ContactPlan]] = {}
+    for sp in plan.students:
+        for cp in sp.contacts:
+            if cp.match_class != MatchClass.CERTAIN and cp.new_key and not cp.submitted.remove:
+                name = (family_of.get(sp.student_dcid, ""), fold(cp.submitted.first_name),
+                        fold(cp.submitted.last_name))
+                groups.setdefault(name, []).append(cp)
+    for members in groups.values():
+        parent = {cp.new_key: cp.new_key for cp in members}
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                if _contact_values(a, region) & _contact_values(b, region):
+                    ra, rb = _root(parent, a.new_key), _root(parent, b.new_key)
+                    if ra != rb:
+                        parent[max(ra, rb)] = min(ra, rb)
+        for cp in members:
+            cp.new_key = _root(parent, cp.new_key)
+
+
+def _root(parent: dict[str, str], key: str) -> str:
+    while parent[key] != key:
+        key = parent[key]
+    return key
+
+
+def _contact_values(cp: ContactPlan, region: str) -> set[str]:
+    email = email_key(cp.submitted.email)
+    phones = {p.e164 or phone_key(p.number, region) for p in cp.submitted.phones}
+    return ({f"e:{email}"} if email else set()) | {f"p:{p}" for p in phones if p}

@@ -190,7 +190,7 @@ def match_contacts(ctx: RunContext) -> dict[str, Any]:
     snapshot = ctx.snapshot()
     remembered = {} if ctx.params.re_review else ctx.store.remembered(ctx.district.name)
     matches = match_records(ctx.records(), snapshot, ctx.today, remembered, ctx.region,
-                            build_index(snapshot, ctx.region))
+                            build_index(snapshot, ctx.region), thresholds=ctx.district.matching)
     ctx.store.put_data(ctx.run_id, "matches", {"matches": [m.model_dump(mode="json") for m in matches.values()]})
     by_class = Counter(m.match_class.value for m in matches.values())
     return ctx.counts("match_contacts", {"contacts": len(matches), **{c.value: by_class.get(c.value, 0)
