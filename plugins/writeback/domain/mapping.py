@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,6 +20,7 @@ from .targets import student_target
 
 PHONE_TYPES = ("Home", "Mobile", "Work")
 CONTACT_FLAGS = ("emergency", "lives_with", "custodial", "data_access")
+MAX_SLOTS = 100  # contact slots a template may expand to
 TRANSFORMS = ("trim", "upper", "lower", "title", "phone", "email", "date", "code_map", "max_length")
 
 
@@ -70,13 +71,18 @@ class ContactSlotSpec(_Strict):
     @field_validator("phones", "address", "flags", mode="before")
     @classmethod
     def _many(cls, v: Any) -> Any:
-        return {k: FieldSpec.coerce(x) for k, x in (v or {}).items()}
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            return v  # not a mapping: let pydantic report the wrong type (a MappingError, not a crash)
+        return {k: FieldSpec.coerce(x) for k, x in v.items()}
 
 
 class ContactsSpec(ContactSlotSpec):
     """Either a template (`{n}` in field names) repeated `slots` times, or an explicit list of slots."""
 
-    slots: int | list[ContactSlotSpec] = 0
+    # bounded: `slots: 100000` (a typo) took 35 s to expand and a billion never finished
+    slots: Annotated[int, Field(ge=0, le=MAX_SLOTS)] | list[ContactSlotSpec] = 0
 
 
 class Mapping(_Strict):
@@ -135,7 +141,7 @@ def load_mapping(path: str | Path) -> Mapping:
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise MappingError(str(path), [f"cannot read: {exc}"]) from exc
     return parse_mapping(raw, source=str(path))
 
@@ -200,7 +206,7 @@ def _check_transforms(where: str, spec: FieldSpec, mapping: Mapping) -> list[str
         name, arg = _transform_parts(t)
         if name not in TRANSFORMS:
             problems.append(f"{where}: unknown transform {name!r}")
-        elif name == "code_map" and arg not in mapping.code_maps:
+        elif name == "code_map" and (not isinstance(arg, str) or arg not in mapping.code_maps):
             problems.append(f"{where}: code map {arg!r} is not defined in code_maps")
         elif name == "date" and not isinstance(arg, str):
             problems.append(f"{where}: date transform needs the input format, e.g. {{date: '%m/%d/%Y'}}")
@@ -265,7 +271,10 @@ def _read(submission_id: str, fields: dict[str, Any], spec: FieldSpec, mapping: 
     if raw is None:
         return ""
     if not isinstance(raw, str):
-        raw = str(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+        try:
+            raw = str(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+        except ValueError:  # an int too long to print (over sys.get_int_max_str_digits() digits)
+            raw = None
         if raw is None:
             problems.append(RecordProblem(submission_id=submission_id, field=spec.field,
                                           reason="not a text value", value=_shown(fields.get(spec.field)),
@@ -280,7 +289,10 @@ def _read(submission_id: str, fields: dict[str, Any], spec: FieldSpec, mapping: 
 
 
 def _shown(value: Any, limit: int = 80) -> str:
-    text = repr(value) if not isinstance(value, str) else value
+    try:
+        text = repr(value) if not isinstance(value, str) else value
+    except ValueError:  # an int too long to print
+        text = f"<{type(value).__name__} too long to show>"
     return text if len(text) <= limit else text[:limit] + "…"
 
 
