@@ -13,10 +13,11 @@ from typing import Any
 
 from ..config import DistrictConfig
 from ..domain.batches import student_batches
+from ..domain.envelope import read_envelope
 from ..domain.gates import BATCH_ITEM_KEY, HoldThresholds, batch_item, hold_reasons
 from ..domain.mapping import Mapping, apply_mapping
 from ..domain.matching import build_index, fingerprint, match_records
-from ..domain.models import ContactMatch, FormRecord, MatchClass, Plan, RecordProblem, Snapshot, Submission
+from ..domain.models import ContactMatch, FormRecord, MatchClass, Plan, RecordProblem, Snapshot
 from ..domain.plan import build_plan
 from ..domain.resolve import ops_hash, plan_hash, resolve
 from ..store import Store
@@ -106,16 +107,18 @@ def extract_submissions(ctx: RunContext, source: Any) -> dict[str, Any]:
     since = None if (p.submission_ids or p.student_numbers) else ctx.store.cursor(ctx.district.name)
     raw, cursor = source.fetch_since(since)
     wanted_ids, wanted_numbers = set(p.submission_ids), set(p.student_numbers)
-    submissions = []
-    for item in raw:
-        sub = Submission.model_validate({k: item.get(k, "") for k in Submission.model_fields} | {
-            "fields": item.get("fields") or {}, "student_number": str(item.get("student_number") or "")})
+    submissions, problems = [], []
+    for position, item in enumerate(raw):
+        sub, envelope_problems = read_envelope(item, position)  # a malformed one is kept, to quarantine
         if wanted_ids and sub.id not in wanted_ids:
             continue
         if wanted_numbers and sub.student_number not in wanted_numbers:
             continue
         submissions.append(sub)
+        problems.extend(envelope_problems)
     n = ctx.store.save_submissions(ctx.run_id, submissions)
+    ctx.store.put_data(ctx.run_id, "envelope_problems",
+                       {"problems": [p.model_dump(mode="json") for p in problems]})
     ctx.store.update_run(ctx.run_id, cursor_from=since, cursor_to=cursor, status="extracted")
     return ctx.counts("extract_submissions", {"received": n, "incremental": since is not None,
                                               "subset": bool(wanted_ids or wanted_numbers)})
@@ -152,7 +155,8 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
     known = {s.student_number for s in snapshot.students.values()}
     rows = ctx.store.submissions(ctx.run_id)
     records: dict[str, FormRecord] = {}
-    problems: list[RecordProblem] = []
+    envelope = ctx.store.get_data(ctx.run_id, "envelope_problems") or {"problems": []}
+    problems: list[RecordProblem] = [RecordProblem.model_validate(p) for p in envelope["problems"]]
     for row in rows:
         result = apply_mapping(ctx.mapping, row.submission_id, row.payload.get("fields") or {})
         if isinstance(result, list):
