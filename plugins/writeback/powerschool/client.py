@@ -34,6 +34,7 @@ from .errors import (
     TransportError,
     ValidationError,
     error_from_response,
+    redact_values,
 )
 from .retry import Outcome, RateLimiter, decide, is_safe_to_repeat, parse_retry_after
 from .shapes import ContactWriteResult, RecordResult
@@ -271,7 +272,7 @@ class PowerSchoolClient:
         reply = self._call(op, method, path, json=body)
         result = shapes.read_contact_write(reply)
         if result.status.upper() == "ERROR" or result.errors:
-            msg = result.errors[0].description if result.errors else "write refused"
+            msg = redact_values(result.errors[0].description) if result.errors else "write refused"
             cls = (
                 DuplicateError
                 if any("duplicate" in (e.description or "").lower() for e in result.errors)

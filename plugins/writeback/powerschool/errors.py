@@ -8,6 +8,7 @@ can be tested without a server.
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -270,6 +271,16 @@ def _is_duplicate(message: str, errors: list[FieldError]) -> bool:
     return any("duplicate" in (t or "").lower() for t in texts)
 
 
+_QUOTED = re.compile(r"'[^'\n]{1,500}'|\"[^\"\n]{1,500}\"")
+
+
+def redact_values(text: str) -> str:
+    """PowerSchool quotes the offending value in some messages ("'x@@y' is not a valid email address"):
+    that value is student data, so it is masked before the message reaches an exception, a log or the
+    ledger. The field name stays, which is what a person needs to act."""
+    return _QUOTED.sub("'…'", text or "")
+
+
 def error_from_response(
     status: int,
     body: Any,
@@ -280,13 +291,13 @@ def error_from_response(
     """Map an error reply (status + parsed JSON body, or text) to the typed error. Pure function."""
     if path and "?" in path:
         path = path.split("?", 1)[0]
-    message = _message_of(body, f"HTTP {status}")
+    message = redact_values(_message_of(body, f"HTTP {status}"))
     if status == 401:
         return AuthError(status, message, method, path)
     if status == 403:
         return PermissionDenied(status, message, method, path, missing=parse_missing_grants(body))
     if status == 400 or status == 422:
-        errors = parse_field_errors(body)
+        errors = [e._replace(description=redact_values(e.description)) for e in parse_field_errors(body)]
         cls = DuplicateError if _is_duplicate(message, errors) else ValidationError
         return cls(status, message, method, path, errors=errors)
     if status == 404:
