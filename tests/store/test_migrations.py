@@ -89,3 +89,15 @@ def test_downgrade_to_base_and_back(store):
     upgrade(store.engine)
     assert _current(store.engine) == _head()
     assert _diff(store.engine) == []
+
+
+def test_processes_opening_a_fresh_store_at_once_do_not_race(store_url):
+    """The two extract tasks open a fresh store in parallel: every opener must succeed."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from writeback.store import Store; Store(sys.argv[1]).dispose()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, store_url], stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    assert [rc for rc, _ in results] == [0, 0, 0, 0], [err[-500:] for _, err in results if err]
