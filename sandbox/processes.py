@@ -95,6 +95,9 @@ def airflow_env(work: Path, ps_url: str, se_url: str, store_url: str, district: 
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "GX_ANALYTICS_ENABLED": "False",
         "WRITEBACK_STORE_URL": store_url,
+        "AIRFLOW__API__HOST": "127.0.0.1",  # the demo's Airflow listens on loopback only
+        # `airflow standalone` starts its components as `airflow ...` subprocesses: find this venv's
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT), env.get("PYTHONPATH", "")]),
     })
     env.update(connection_uri_env(f"powerschool_{district}", "powerschool", ps_url, PS_CLIENT_ID, PS_CLIENT_SECRET))
