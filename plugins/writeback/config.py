@@ -52,6 +52,7 @@ class ApplyConfig(_Strict):
     pool_slots: int = 4
     student_batch_size: int = 50  # students per POST /ws/v1/student
     batch_students: int = 500  # students per parallel apply task (dynamic task mapping)
+    concurrency: int = Field(4, ge=1, le=32)  # independent contact groups applied at once within a task
 
 
 class DistrictConfig(_Strict):

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,17 +168,47 @@ def details_overlap(details: list[dict[str, Any]], detail_id: int | None, start:
     return None
 
 
+def independent_groups(ops: list[WriteOp]) -> list[list[WriteOp]]:
+    """Operations split into groups that share no student and no person, each in its original order."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for op in ops:
+        keys = [f"s:{op.student_number}"] + ([op.person_ref] if op.person_ref else [])
+        for ref in op.values.get("order", []) if op.kind == "contact_order" else []:
+            keys.append(ref)
+        for k in keys[1:]:
+            parent[find(k)] = find(keys[0])
+    groups: dict[str, list[WriteOp]] = {}
+    for op in ops:
+        groups.setdefault(find(f"s:{op.student_number}"), []).append(op)
+    return list(groups.values())
+
+
+RECOVERED = "SUCCESS (written by an interrupted earlier attempt; found by the read-back)"
+
+
 class Applier:
     """Executes operations for one run. `client` is a PowerSchoolClient."""
 
-    def __init__(self, client: Any, store: Store, run_id: str, snapshot: Snapshot, reviewer_of: dict[str, str]):
+    def __init__(self, client: Any, store: Store, run_id: str, snapshot: Snapshot, reviewer_of: dict[str, str],
+                 concurrency: int = 1):
+        self.concurrency = max(1, concurrency)  # independent groups of contacts applied at once
+        self._local = threading.local()
+        self._outcomes: list[ApplyOutcome] = []
+        self._outcomes_lock = threading.Lock()
         self.client = client
         self.store = store
         self.run_id = run_id
         self.snapshot = snapshot
         self.reviewer_of = reviewer_of  # op key -> who approved it (for the audit)
         self.ledger = store.ledger(run_id)
-        self.outcome = ApplyOutcome()
         self.links: dict[tuple[int, int], int] = {(lk.person_id, lk.student_dcid): lk.id for lk in snapshot.links}
         self.accepted: dict[str, dict[str, str]] = {}  # op key -> field -> current value a reviewer overwrites
         self._prior: dict[str, dict[str, Any]] = {}  # op key -> what PowerSchool held before the write
@@ -218,7 +250,7 @@ class Applier:
 
     def _finish(self, op: WriteOp, status: str, *, result_id: int | None = None, error: str = "",
                 retryable: bool = False, response: str = "", writes: int = 1) -> None:
-        self.store.ledger_finish(self.run_id, op.key, status, result_id=result_id, error=error, retryable=retryable)
+        audit = None
         if status == "done":
             self.outcome.done += 1
             self.outcome.writes += writes
@@ -226,13 +258,19 @@ class Applier:
             before = dict(op.expected)
             if op.key in self._prior:
                 before["_prior"] = self._prior[op.key]
-            self.store.audit(self.run_id, op.key, op.kind, student_number=op.student_number,
-                             person_ref=op.person_ref or "", before=before, after=op.values,
-                             reviewer=self.reviewer_of.get(op.key, "rule"),
-                             response=response or self._response.get(op.key) or ("SUCCESS" if writes else "noop"))
-        elif status == "stale":
+            if not writes and self._earlier_attempt(op) and not response:
+                # The plan only holds writes whose target differed in the snapshot, so a value found in
+                # place after an interrupted attempt of this run was written by that attempt: audit it as
+                # a write, or a rollback would skip it.
+                response = RECOVERED
+            audit = {"kind": op.kind, "student_number": op.student_number, "person_ref": op.person_ref or "",
+                     "before": before, "after": op.values, "reviewer": self.reviewer_of.get(op.key, "rule"),
+                     "response": response or self._response.get(op.key) or ("SUCCESS" if writes else "noop")}
+        self.store.ledger_finish(self.run_id, op.key, status, result_id=result_id, error=error, retryable=retryable,
+                                 audit=audit)
+        if status == "stale":
             self.outcome.stale += 1
-        else:
+        elif status != "done":
             self.outcome.failed += 1
             self.outcome.failures.append({"op": op.key, "error": error})
 
@@ -309,13 +347,33 @@ class Applier:
         if kind == "p" and int(value) in self.unresolved_type_persons:
             raise Refused(f"contact {value} has an unresolved phone type mismatch; decide it before apply")
 
+    @property
+    def outcome(self) -> ApplyOutcome:
+        """This thread's tally (workers never share a counter); `run` merges them."""
+        mine = getattr(self._local, "outcome", None)
+        if mine is None:
+            mine = self._local.outcome = ApplyOutcome()
+            with self._outcomes_lock:
+                self._outcomes.append(mine)
+        return mine
+
+    def _merged(self) -> ApplyOutcome:
+        total = ApplyOutcome()
+        for part in self._outcomes:
+            for name in ("done", "skipped", "failed", "stale", "refused", "skipped_by_reviewer", "writes"):
+                setattr(total, name, getattr(total, name) + getattr(part, name))
+            for kind, n in part.by_kind.items():
+                total.by_kind[kind] = total.by_kind.get(kind, 0) + n
+            total.failures.extend(part.failures)
+        return total
+
     # ------------------------------------------------------------ run
     def run(self, ops: list[WriteOp], batch_size: int = 50) -> ApplyOutcome:
         start = getattr(self.client, "writes_succeeded", 0)
-        try:
-            return self._run(ops, batch_size)
-        finally:
-            self.outcome.http_writes = getattr(self.client, "writes_succeeded", 0) - start
+        self._run(ops, batch_size)
+        total = self._merged()
+        total.http_writes = getattr(self.client, "writes_succeeded", 0) - start
+        return total
 
     def _run(self, ops: list[WriteOp], batch_size: int) -> ApplyOutcome:
         pending = []
@@ -332,27 +390,39 @@ class Applier:
             self._apply_students(together[i:i + batch_size])
         for op in alone:
             self._apply_students([op])
-        for op in pending:
-            if op.kind == "student_update":
-                continue
-            self.store.ledger_begin(self.run_id, op.key, op.kind)
-            try:
-                self._guard(op)
-                writes = getattr(self, f"_op_{op.kind}")(op)
-                if writes is None or isinstance(writes, int):
-                    result_id = None
-                else:
-                    result_id, writes = writes
-                self._finish(op, "done", result_id=result_id, writes=writes if isinstance(writes, int) else 1)
-            except StaleWrite as exc:
-                self._stale(op, exc)
-            except Refused as exc:
-                self._refuse(op, exc)
-            except NotKept as exc:
-                self._finish(op, "failed", error=f"PowerSchool did not keep: {exc}", retryable=False)
-            except PowerSchoolError as exc:
-                self._fail(op, exc)
+        others = [op for op in pending if op.kind != "student_update"]
+        groups = independent_groups(others)
+        if self.concurrency > 1 and len(groups) > 1:
+            # groups share no student and no person, so their writes cannot interleave on one record;
+            # the shared client keeps the connection's rate limit for all of them together
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="apply") as pool:
+                list(pool.map(self._apply_sequence, groups))
+        else:
+            self._apply_sequence(others)
         return self.outcome
+
+    def _apply_sequence(self, ops: list[WriteOp]) -> None:
+        for op in ops:
+            self._apply_one(op)
+
+    def _apply_one(self, op: WriteOp) -> None:
+        self.store.ledger_begin(self.run_id, op.key, op.kind)
+        try:
+            self._guard(op)
+            writes = getattr(self, f"_op_{op.kind}")(op)
+            if writes is None or isinstance(writes, int):
+                result_id = None
+            else:
+                result_id, writes = writes
+            self._finish(op, "done", result_id=result_id, writes=writes if isinstance(writes, int) else 1)
+        except StaleWrite as exc:
+            self._stale(op, exc)
+        except Refused as exc:
+            self._refuse(op, exc)
+        except NotKept as exc:
+            self._finish(op, "failed", error=f"PowerSchool did not keep: {exc}", retryable=False)
+        except PowerSchoolError as exc:
+            self._fail(op, exc)
 
     # ------------------------------------------------------------ students (batched)
     def _apply_students(self, ops: list[WriteOp]) -> None:

@@ -304,7 +304,8 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
         batches = (ctx.store.get_data(ctx.run_id, "batches") or {"batches": []})["batches"]
         students = set(batches[batch]) if batch < len(batches) else set()
         mine = [op for op in mine if op.student_number in students]
-    applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of)
+    applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
+                      concurrency=ctx.district.apply.concurrency)
     outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
     ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not (outcome.failed or outcome.stale) else f"{stage}_partial")
     return ctx.counts(name, {"operations": len(mine), **outcome.as_counts()})

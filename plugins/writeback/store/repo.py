@@ -311,19 +311,22 @@ class Store:
             return row
 
     def ledger_finish(self, run_id: str, op_key: str, status: str, *, result_id: int | None = None,
-                      error: str = "", retryable: bool = False) -> None:
+                      error: str = "", retryable: bool = False, audit: dict[str, Any] | None = None) -> None:
+        """Confirm an operation; with `audit`, its audit row is written in the same transaction, so a crash
+        can never leave a confirmed write without its audit (which a rollback relies on)."""
         with self._sessions.begin() as s:
             s.execute(update(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.op_key == op_key)
                       .values(status=status, result_id=result_id, error=error[:2000], retryable=retryable,
                               updated_at=utcnow()))
+            if audit is not None:
+                s.add(_audit_row(run_id, op_key, **audit))
 
     def audit(self, run_id: str, op_key: str, kind: str, *, student_number: str = "", person_ref: str = "",
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None, reviewer: str = "",
               response: str = "") -> None:
         with self._sessions.begin() as s:
-            s.add(AuditRow(run_id=run_id, op_key=op_key, kind=kind, student_number=student_number,
-                           person_ref=person_ref or "", before=before or {}, after=after or {},
-                           reviewer=reviewer, response=response[:2000]))
+            s.add(_audit_row(run_id, op_key, kind=kind, student_number=student_number, person_ref=person_ref,
+                             before=before, after=after, reviewer=reviewer, response=response))
 
     def audit_rows(self, run_id: str) -> list[AuditRow]:
         with self._sessions() as s:
@@ -344,6 +347,14 @@ class Store:
                 s.add(SyncState(district=district, cursor=cursor, last_run_id=run_id))
             else:
                 row.cursor, row.last_run_id = cursor, run_id
+
+
+def _audit_row(run_id: str, op_key: str, *, kind: str, student_number: str = "", person_ref: str = "",
+               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None, reviewer: str = "",
+               response: str = "") -> AuditRow:
+    return AuditRow(run_id=run_id, op_key=op_key, kind=kind, student_number=student_number,
+                    person_ref=person_ref or "", before=before or {}, after=after or {}, reviewer=reviewer,
+                    response=(response or "")[:2000])
 
 
 def today() -> dt.date:
