@@ -7,7 +7,12 @@ independent, so batches are connected components packed up to a size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from .models import MatchClass, Plan
+
+T = TypeVar("T")
 
 
 def _people(sp) -> set[str]:
@@ -22,8 +27,8 @@ def _people(sp) -> set[str]:
     return refs
 
 
-def student_batches(plan: Plan, size: int) -> list[list[str]]:
-    """Student numbers in batches of about `size`; students sharing a person never split up."""
+def connected_groups(items: list[T], keys: Callable[[T], list[str]]) -> list[list[T]]:
+    """Items joined whenever they share a key (union-find); each group keeps the items' order."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -33,17 +38,24 @@ def student_batches(plan: Plan, size: int) -> list[list[str]]:
             x = parent[x]
         return x
 
-    for sp in plan.students:
-        me = f"s:{sp.student_number}"
-        find(me)
-        for ref in _people(sp):
-            parent[find(ref)] = find(me)
-    groups: dict[str, list[str]] = {}
-    for sp in plan.students:
-        groups.setdefault(find(f"s:{sp.student_number}"), []).append(sp.student_number)
+    firsts = []
+    for item in items:
+        own = keys(item)
+        firsts.append(own[0])
+        for k in own:
+            parent[find(k)] = find(own[0])
+    groups: dict[str, list[T]] = {}
+    for item, first in zip(items, firsts, strict=True):
+        groups.setdefault(find(first), []).append(item)
+    return list(groups.values())
+
+
+def student_batches(plan: Plan, size: int) -> list[list[str]]:
+    """Student numbers in batches of about `size`; students sharing a person never split up."""
+    components = connected_groups(plan.students, lambda sp: [f"s:{sp.student_number}", *sorted(_people(sp))])
     batches: list[list[str]] = []
     current: list[str] = []
-    for group in sorted(groups.values(), key=lambda g: g[0]):
+    for group in sorted(([sp.student_number for sp in g] for g in components), key=lambda g: g[0]):
         if current and len(current) + len(group) > size:
             batches.append(current)
             current = []

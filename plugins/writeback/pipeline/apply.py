@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..domain.batches import connected_groups
 from ..domain.models import ReviewItem, Snapshot, WriteOp
 from ..domain.targets import student_target
 from ..powerschool.errors import AmbiguousWriteError, DuplicateError, NotFound, PowerSchoolError
@@ -170,25 +171,11 @@ def details_overlap(details: list[dict[str, Any]], detail_id: int | None, start:
 
 def independent_groups(ops: list[WriteOp]) -> list[list[WriteOp]]:
     """Operations split into groups that share no student and no person, each in its original order."""
-    parent: dict[str, str] = {}
+    def keys(op: WriteOp) -> list[str]:
+        order = op.values.get("order", []) if op.kind == "contact_order" else []
+        return [f"s:{op.student_number}", *([op.person_ref] if op.person_ref else []), *order]
 
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for op in ops:
-        keys = [f"s:{op.student_number}"] + ([op.person_ref] if op.person_ref else [])
-        for ref in op.values.get("order", []) if op.kind == "contact_order" else []:
-            keys.append(ref)
-        for k in keys[1:]:
-            parent[find(k)] = find(keys[0])
-    groups: dict[str, list[WriteOp]] = {}
-    for op in ops:
-        groups.setdefault(find(f"s:{op.student_number}"), []).append(op)
-    return list(groups.values())
+    return connected_groups(ops, keys)
 
 
 RECOVERED = "SUCCESS (written by an interrupted earlier attempt; found by the read-back)"
