@@ -13,11 +13,8 @@ sees the run approved, the DAG applies the plan, and PowerSchool's state is read
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import shutil
 import time
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
@@ -27,39 +24,19 @@ import pytest
 
 from sandbox import processes
 from sandbox.reviewer import choose
+from tests import chromium
 from writeback.operators.context import run_id_for
 
 from .conftest import DAG_ID, PASSWORD, ROOT, USER, Deployment
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = os.environ.get("WRITEBACK_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"the end-to-end browser test needs Chromium in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    # checked before the deployment starts (fixture order), so a machine without a browser skips quickly
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        _missing(f"{CHROMIUM} not found (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        _missing(f"playwright is not installed: {exc}")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from chromium.launch()
 
 
 # ---------------------------------------------------------------- Airflow's REST API
