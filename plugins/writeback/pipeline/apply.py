@@ -250,6 +250,9 @@ class Applier:
                 # place after an interrupted attempt of this run was written by that attempt: audit it as
                 # a write, or a rollback would skip it.
                 response = RECOVERED
+                # what was re-read now is this run's own write, not the value before it: a rollback must
+                # restore the snapshot's value (the op's `expected`) instead
+                before.pop("_prior", None)
             audit = {"kind": op.kind, "student_number": op.student_number, "person_ref": op.person_ref or "",
                      "before": before, "after": op.values, "reviewer": self.reviewer_of.get(op.key, "rule"),
                      "response": response or self._response.get(op.key) or ("SUCCESS" if writes else "noop")}
@@ -425,13 +428,12 @@ class Applier:
             except PowerSchoolError as exc:
                 self._fail(op, exc)
                 continue
-            self._prior[op.key] = current
             if all(current[k] == v for k, v in op.values.items()):
-                # already there: an earlier attempt whose reply was lost wrote it, or someone else did
-                self._finish(op, "done", writes=1 if self._earlier_attempt(op) else 0,
-                             response="SUCCESS (found written after an earlier attempt)"
-                             if self._earlier_attempt(op) else "noop")
+                # already there: an earlier attempt whose reply was lost wrote it (the before-value for a
+                # rollback is then the snapshot's, `expected`), or someone else did (a no-op)
+                self._finish(op, "done", writes=0)
                 continue
+            self._prior[op.key] = current
             ready.append(op)
         if not ready:
             return
