@@ -21,7 +21,7 @@ def build_report(ctx) -> dict[str, Any]:
 
     done = [r for r in ledger.values() if r.status == "done"]
     by_kind = Counter(r.kind for r in done)
-    made = sum(counts.get("http_writes", 0) for stage, counts in (run.counts or {}).items()
+    made = sum(counts.get("http_writes_total", counts.get("http_writes", 0)) for stage, counts in (run.counts or {}).items()
                if stage.startswith(("apply", "cleanup")) and isinstance(counts, dict))  # apply may be batched
     writes_per_student: dict[str, Counter] = defaultdict(Counter)
     for a in audit:

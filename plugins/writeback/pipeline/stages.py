@@ -308,7 +308,10 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
                       concurrency=ctx.district.apply.concurrency)
     outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
     ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not (outcome.failed or outcome.stale) else f"{stage}_partial")
-    return ctx.counts(name, {"operations": len(mine), **outcome.as_counts()})
+    # a retried task (or a retry_run_id run) adds to the writes of the attempts before it
+    earlier = (ctx.store.get_run(ctx.run_id).counts or {}).get(name, {})
+    total = earlier.get("http_writes_total", earlier.get("http_writes", 0)) + outcome.http_writes
+    return ctx.counts(name, {"operations": len(mine), **outcome.as_counts(), "http_writes_total": total})
 
 
 def apply_plan(ctx: RunContext, client: Any, batch: int | None = None) -> dict[str, Any]:
