@@ -372,3 +372,23 @@ def test_report_validation_and_outcome_chart_are_linked_from_the_run_page(airflo
     assert report.status_code == 200 and run_id in report.text
     kinds = {i.kind for i in store.items(run_id)}
     assert page.count('<th scope="row">') == len(kinds)  # one chart row per item kind
+
+
+def test_run_wide_items_are_shown_and_decidable_on_the_page(airflow_server: AirflowServer, store,
+                                                            run_id: str) -> None:
+    from writeback.domain.models import ReviewItem
+
+    store.add_review_item(run_id, ReviewItem(
+        key="conflict:p:1:phone:Mobile", kind="conflicting_forms", submission_id="*", student_number="*",
+        options=["use:SUB-1", "use:SUB-2", "do_not_update"],
+        payload={"person_id": 1, "kind": "phone", "key": "Mobile", "proposals": [
+            {"submission_id": "SUB-1", "student_number": "1", "new": "<b>555</b>"},
+            {"submission_id": "SUB-2", "student_number": "2", "new": "556"}]}))
+    with airflow_server.client("admin", cookie=True) as browser:
+        page = browser.get(f"/runs/{q(run_id)}").text
+    assert "Decisions for the whole run" in page and "Siblings&#39; forms disagree" in page
+    assert 'data-choice="use:SUB-2"' in page and "&lt;b&gt;555&lt;/b&gt;" in page
+    with airflow_server.client("admin") as api:
+        r = api.post(f"/api/v1/runs/{q(run_id)}/items/{q('conflict:p:1:phone:Mobile')}/decision",
+                     json={"choice": "use:SUB-2", "version": 1})
+    assert r.status_code == 200 and store.item(run_id, "conflict:p:1:phone:Mobile").choice == "use:SUB-2"

@@ -386,3 +386,32 @@ def test_a_reviewers_order_moves_links_but_expired_stay_last_and_no_person_is_re
     [order] = [op for op in ops if op.kind == "contact_order"]
     assert order.values["order"] == [f"p:{JOSE}", f"p:{MARIA}", f"p:{PEDRO}"]
     assert sorted(order.values["order"]) == sorted(order.expected["order"])  # the same people, moved
+
+
+def test_siblings_forms_that_disagree_on_a_shared_value_go_to_review_and_only_the_chosen_one_is_written():
+    from tests.unit.builders import ANA_NO, LUIS_NO, MARIA, TODAY, decide, maria, plan_for, record
+    from writeback.domain.plan import conflict_key
+    from writeback.domain.resolve import resolve
+
+    ana = record(ANA_NO, maria(phones={"Mobile": "415-555-0111", "Home": "(415) 555-0199"}),
+                 submission_id="SUB-A")
+    luis = record(LUIS_NO, maria(phones={"Mobile": "415-555-0222", "Home": "(415) 555-0199"}),
+                  submission_id="SUB-L")
+    plan, snapshot = plan_for([ana, luis])
+    key = conflict_key(MARIA, "phone", "Mobile")
+    [item] = [i for i in plan.review_items if i.kind == "conflicting_forms"]
+    assert item.key == key and item.options == ["use:SUB-A", "use:SUB-L", "do_not_update"]
+    for choice, expected in (("use:SUB-L", ["415-555-0222"]), ("use:SUB-A", ["415-555-0111"]),
+                             ("do_not_update", [])):
+        ops = resolve(plan, decide(plan, **{key: choice}), snapshot, TODAY)
+        mobile = [op.values["number"] for op in ops if op.kind in ("phone_update", "phone_add")
+                  and op.values.get("type") == "Mobile"]
+        assert mobile == expected, choice
+
+
+def test_siblings_forms_that_agree_raise_no_conflict():
+    from tests.unit.builders import ANA_NO, LUIS_NO, maria, plan_for, record
+
+    same = {"Mobile": "(415) 555-0111", "Home": "(415) 555-0199"}
+    plan, _ = plan_for([record(ANA_NO, maria(phones=same)), record(LUIS_NO, maria(phones=same))])
+    assert [i for i in plan.review_items if i.kind == "conflicting_forms"] == []

@@ -287,7 +287,49 @@ def build_plan(records: list[FormRecord], snapshot: Snapshot, matches: dict[tupl
             if cp.match_class != MatchClass.CERTAIN and cp.new_key:
                 plan.new_contacts.setdefault(cp.new_key, cp.submitted)
         plan.review_items.extend(review_items_for(sp, snapshot))
+    plan.review_items.extend(conflicting_values(plan))
     return plan
+
+
+SHARED_VALUE_KINDS = {"phone", "email", "address"}  # person-level values siblings' forms may both set
+
+
+def conflict_key(person_id: int, kind: str, key: str) -> str:
+    return f"conflict:p:{person_id}:{kind}:{key}"
+
+
+def conflicting_values(plan: Plan) -> list[ReviewItem]:
+    """Siblings' forms that set one shared contact's value to different things: a person chooses which
+    form is right, instead of the first form silently winning."""
+    proposals: dict[tuple[int, str, str], dict[str, tuple[str, str]]] = {}
+    for sp in plan.students:
+        for cp in sp.contacts:
+            if cp.match_class != MatchClass.CERTAIN or cp.person_id is None or cp.submitted.remove:
+                continue
+            for c in cp.changes:
+                if c.kind in SHARED_VALUE_KINDS and c.op != "keep":
+                    proposals.setdefault((cp.person_id, c.kind, c.key), {})[sp.submission_id] = (
+                        sp.student_number, c.new)
+    items = []
+    for (person_id, kind, key), by_form in sorted(proposals.items()):
+        values = {_comparable(kind, new) for _, new in by_form.values()}
+        if len(by_form) < 2 or len(values) < 2:
+            continue
+        items.append(ReviewItem(
+            key=conflict_key(person_id, kind, key), kind="conflicting_forms", submission_id="*",
+            student_number="*", options=[f"use:{sid}" for sid in sorted(by_form)] + ["do_not_update"],
+            payload={"person_id": person_id, "kind": kind, "key": key,
+                     "proposals": [{"submission_id": sid, "student_number": number, "new": new}
+                                   for sid, (number, new) in sorted(by_form.items())]}))
+    return items
+
+
+def _comparable(kind: str, value: str) -> str:
+    if kind == "phone":
+        return phone_key(value)
+    if kind == "email":
+        return email_key(value)
+    return fold(value)
 
 
 def _unite_new_contacts(plan: Plan, snapshot: Snapshot, region: str) -> None:

@@ -23,7 +23,7 @@ from .models import (
     StudentPlan,
     WriteOp,
 )
-from .plan import _name_changes, _pair_values
+from .plan import _name_changes, _pair_values, conflict_key
 from .targets import address_group
 
 
@@ -199,6 +199,8 @@ def _contact_value_ops(cp: ContactPlan, sp: StudentPlan, ref: str, person, link:
     ops: list[WriteOp] = []
     common = {"person_ref": ref, "student_number": sp.student_number}
     changes, _ = _pair_values(cp.submitted, person, link, region)
+    if person is not None:  # a value siblings' forms disagree on is written only from the chosen form
+        changes = [c for c in changes if _chosen(decisions, person.id, c, sp.submission_id)]
     if person is not None and not keep_name:
         changes = _name_changes(cp.submitted, person) + changes
     name_values = {c.key: c.new for c in changes if c.kind == "name"}
@@ -250,6 +252,11 @@ def _contact_value_ops(cp: ContactPlan, sp: StudentPlan, ref: str, person, link:
         ops.append(WriteOp(key=f"access:{owner}:{sp.student_dcid}", kind="data_access",
                            student_dcid=sp.student_dcid, values={"can_access_data": True}, **common))
     return ops
+
+
+def _chosen(decisions: dict[str, Decision], person_id: int, change, submission_id: str) -> bool:
+    decision = decisions.get(conflict_key(person_id, change.kind, change.key))
+    return decision is None or decision.choice == f"use:{submission_id}"
 
 
 def _cleanup_ops(sp: StudentPlan, order: list[tuple[int, str]], ending: dict[str, str],

@@ -358,6 +358,7 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
                       filters={"kind": kind or "", "state": state or ""}, page=page, pages=pages,
                       n_students=len(students), quarantine=view.quarantine_json(quarantined), notice=notice,
                       today=_today().isoformat(), airflow=airflow_base(request), chart=chart,
+                      run_items=view.run_wide_items(items),
                       has_report=store.get_data(run.id, "report") is not None,
                       has_validation=store.get_data(run.id, "validation") is not None,
                       run_url=lambda **p: run_url(request, run.id, **{"kind": kind, "state": state, **p}))

@@ -11,7 +11,8 @@ from ..store.schema import QuarantineRow, ReviewItemRow, Run
 from .auth import dag_id_for
 
 KINDS = ["possible_match", "name_mismatch", "phone_type_mismatch", "shared_contact_change",
-         "portal_email_conflict", "field_change", "contact_removal"]
+         "portal_email_conflict", "field_change", "contact_removal", "batch_approval", "conflicting_forms",
+         "stale_write"]
 STATES = ["pending", "decided"]
 
 KIND_LABELS = {
@@ -22,6 +23,9 @@ KIND_LABELS = {
     "portal_email_conflict": "Parent portal email conflict",
     "field_change": "Field change",
     "contact_removal": "Contact removal",
+    "batch_approval": "Large change: approve the whole batch",
+    "conflicting_forms": "Siblings' forms disagree",
+    "stale_write": "Changed in PowerSchool before apply",
 }
 
 CHOICE_LABELS = {
@@ -58,6 +62,8 @@ def choice_label(choice: str, candidates: dict[int, dict[str, Any]] | None = Non
         cand = (candidates or {}).get(int(pid)) if pid.isdigit() else None
         name = f" {cand.get('first_name', '')} {cand.get('last_name', '')}".rstrip() if cand else ""
         return f"Confirm #{pid}{name}"
+    if choice.startswith("use:"):
+        return f"Use submission {choice.split(':', 1)[1]}"
     return CHOICE_LABELS.get(choice, choice.replace("_", " ").capitalize())
 
 
@@ -102,6 +108,11 @@ def _person_name(snapshot: Snapshot | None, person_id: int | None) -> str:
         return ""
     p = snapshot.persons.get(person_id)
     return f"{p.first_name} {p.last_name}".strip() if p else ""
+
+
+def run_wide_items(items: list[ReviewItemRow]) -> list[dict[str, Any]]:
+    """Items that belong to no single student (a batch hold, siblings' forms that disagree)."""
+    return [_item_view(i) for i in items if i.submission_id == "*"]
 
 
 def _item_view(row: ReviewItemRow) -> dict[str, Any]:
