@@ -625,8 +625,10 @@ class Applier:
 
     def _address_body(self, op: WriteOp) -> dict[str, Any]:
         v = op.values
-        return {"addressType": v["type"], "street": v["street"], "city": v["city"], "state": v["state"],
-                "postalcode": v["postal_code"], "country": "US", "startDate": v["start_date"]}
+        # The form has one street line (with any unit in it): the old address's separate unit and second
+        # line are cleared, or they would be doubled with the new street and the value would never settle.
+        return {"addressType": v["type"], "street": v["street"], "linetwo": "", "unit": "", "city": v["city"],
+                "state": v["state"], "postalcode": v["postal_code"], "country": "US", "startDate": v["start_date"]}
 
     def _op_address_add(self, op: WriteOp) -> tuple[int, int]:
         pid = self._person_id(op.person_ref)
