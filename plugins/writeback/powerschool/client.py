@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from ..http_client import SessionClient
 from . import shapes
 from .errors import (
     AmbiguousWriteError,
@@ -64,7 +64,7 @@ def _csv(items: str | Iterable[Any] | None) -> str | None:
     return joined or None
 
 
-class PowerSchoolClient:
+class PowerSchoolClient(SessionClient):
     """Client for one district's PowerSchool server."""
 
     def __init__(
@@ -79,17 +79,10 @@ class PowerSchoolClient:
         requests_per_second: float | None = None,
         session: requests.Session | None = None,
     ):
-        if not base_url:
-            raise ValueError("base_url is required")
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, timeout=timeout, max_retries=max_retries, backoff=backoff, session=session)
         self.client_id = client_id
         self._client_secret = client_secret
-        self.timeout = timeout
-        self.max_retries = max(0, int(max_retries))
-        self.backoff = backoff
-        self.session = session or requests.Session()
         self.limiter = RateLimiter(requests_per_second)
-        self.stats: Counter[str] = Counter()
         self.writes_succeeded = 0  # state-changing calls PowerSchool accepted (what an audit must explain)
         self.rate_limit_wait = 0.0  # seconds spent waiting for the client-side rate limiter
         self._stats_lock = threading.Lock()
@@ -97,22 +90,12 @@ class PowerSchoolClient:
         self._token_expires_at = 0.0
         self._token_lock = threading.Lock()
         self._metadata: dict[str, Any] | None = None
-        self._sleep = time.sleep  # tests may replace it
         self._clock = time.monotonic
 
     def __repr__(self) -> str:
         return f"PowerSchoolClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
 
     # ------------------------------------------------------------------------------------ plumbing
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> PowerSchoolClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def total_calls(self) -> int:

@@ -8,14 +8,13 @@ path, counts and submission ids only — never field values.
 from __future__ import annotations
 
 import logging
-import time
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from writeback.http_client import SessionClient
 from writeback.powerschool.retry import Outcome, decide, parse_retry_after
 
 __all__ = [
@@ -52,7 +51,7 @@ class SubmissionNotFound(SchoolEngageError):
     """404 for one submission."""
 
 
-class SchoolEngageClient:
+class SchoolEngageClient(SessionClient):
     def __init__(
         self,
         base_url: str,
@@ -64,29 +63,12 @@ class SchoolEngageClient:
         per_page: int = DEFAULT_PER_PAGE,
         session: requests.Session | None = None,
     ):
-        if not base_url:
-            raise ValueError("base_url is required")
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, timeout=timeout, max_retries=max_retries, backoff=backoff, session=session)
         self._api_key = api_key
-        self.timeout = timeout
-        self.max_retries = max(0, int(max_retries))
-        self.backoff = backoff
         self.per_page = per_page
-        self.session = session or requests.Session()
-        self.stats: Counter[str] = Counter()
-        self._sleep = time.sleep
 
     def __repr__(self) -> str:
         return f"SchoolEngageClient(base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> SchoolEngageClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------------------------ plumbing
 
