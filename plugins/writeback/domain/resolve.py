@@ -63,9 +63,10 @@ def resolve(plan: Plan, decisions: dict[str, Decision], snapshot: Snapshot, toda
         raise UnresolvedItems(pending)
     ops: list[WriteOp] = []
     created: set[str] = set()
+    links = {(lk.person_id, lk.student_dcid): lk for lk in snapshot.links}
     for sp in plan.students:
-        ops.extend(_student_ops(sp, items_by_student.get(sp.submission_id, []), decisions, snapshot, today,
-                                region, created, (orders or {}).get(sp.student_number)))
+        ops.extend(_student_ops(sp, items_by_student.get(sp.submission_id, []), decisions, snapshot, links,
+                                today, region, created, (orders or {}).get(sp.student_number)))
     seen: set[str] = set()
     unique = []
     for op in ops:  # siblings' forms may ask for the same write to a shared new contact
@@ -76,7 +77,7 @@ def resolve(plan: Plan, decisions: dict[str, Decision], snapshot: Snapshot, toda
 
 
 def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, Decision], snapshot: Snapshot,
-                 today: dt.date, region: str, created: set[str],
+                 links: dict[tuple[int, int], StudentLink], today: dt.date, region: str, created: set[str],
                  reviewer_order: list[str] | None = None) -> list[WriteOp]:
     by_key = {i.key: i for i in items}
     ops: list[WriteOp] = []
@@ -127,8 +128,7 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
         else:
             ref = f"p:{person_id}"
             person = snapshot.persons.get(person_id)
-            link = next((lk for lk in snapshot.links
-                         if lk.person_id == person_id and lk.student_dcid == sp.student_dcid), None)
+            link = links.get((person_id, sp.student_dcid))
         ops.extend(_contact_value_ops(cp, sp, ref, person, link, by_key, decisions, keep_name, today, region))
         order.append((cp.slot, ref))
         if end:

@@ -278,13 +278,13 @@ def approved_ops(ctx: RunContext):
     ops = resolve_run(ctx, plan, snapshot, decisions)
     if run.approved_hash != ops_hash(ops):
         raise PlanChangedError(f"run {ctx.run_id}: the writes differ from what was approved; approve again")
-    reviewer_of = {}
+    reviewer_of_student: dict[str, str] = {}  # the first reviewer who decided an item of the student
     for item in plan.review_items:
         d = decisions.get(item.key)
         if d:
-            for op in ops:
-                if op.student_number == item.student_number:
-                    reviewer_of.setdefault(op.key, d.decided_by)
+            reviewer_of_student.setdefault(item.student_number, d.decided_by)
+    reviewer_of = {op.key: reviewer_of_student[op.student_number] for op in ops
+                   if op.student_number in reviewer_of_student}
     return ops, snapshot, reviewer_of
 
 
