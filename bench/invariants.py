@@ -384,7 +384,11 @@ class _Checker:
     def check_children(self, attr: str, label: str, explain_one) -> None:
         b, a = getattr(self.b, attr), getattr(self.a, attr)
         for cid in sorted(set(b) - set(a)):
-            self.add("outside_plan", f"{label} {cid} of person {b[cid]['person']} was deleted")
+            removals = [o for o in self._ops_on({f"{label}_delete"}, b[cid]["person"]) if o.get("target_id") == cid]
+            if removals:
+                self.explain(*removals)
+            else:
+                self.add("outside_plan", f"{label} {cid} of person {b[cid]['person']} was deleted")
         for cid in sorted(set(a) - set(b)):
             problem = explain_one(cid, None, a[cid])
             if problem:
@@ -609,6 +613,9 @@ class _Checker:
                 [c for c in a.addresses.values() if c["person"] == pid]
             return "" if any(c and all(c[k] == _s(v.get(k)) for k in keys) for c in pool) \
                 else f"person {pid} has no address {[v.get(k) for k in keys]}"
+        if kind in {"phone_delete", "email_delete", "address_delete"}:
+            pool = {"phone_delete": a.phones, "email_delete": a.emails, "address_delete": a.addresses}[kind]
+            return f"{kind[:-7]} {op.get('target_id')} is still there" if op.get("target_id") in pool else ""
         if kind == "link_add":
             links = a.link_of(pid, int(op["student_dcid"]))
             return "" if links else f"person {pid} is not linked to student {op['student_dcid']}"

@@ -11,7 +11,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from writeback.domain.models import RecordProblem
+from writeback.domain.models import Plan, RecordProblem, Snapshot
+from writeback.review.app import PAGE_SIZE
+from writeback.review.view import student_value_rows
 
 from .conftest import AirflowServer
 
@@ -34,6 +36,8 @@ def routes(run_id: str, key: str, student: str) -> list[tuple[str, str, dict | N
         ("GET", f"/api/v1/runs/{r}/quarantine", None),
         ("GET", f"/api/v1/runs/{r}/students/{student}/order", None),
         ("POST", f"/api/v1/runs/{r}/students/{student}/order", {"order": ["slot:1"]}),
+        ("GET", f"/api/v1/runs/{r}/students/{student}/values", None),
+        ("POST", f"/api/v1/runs/{r}/students/{student}/values", {"choices": {}}),
         ("GET", "/", None),
         ("GET", f"/runs/{r}", None),
         ("GET", f"/runs/{r}/report", None),
@@ -263,6 +267,42 @@ def test_reorder_is_stored_validated_and_shown(airflow_server: AirflowServer, st
         section = page[page.index(f'id="s-{student}"'):]
         refs = re.findall(r'<li class="contact[^"]*" data-ref="([^"]+)"', section.split("</section>")[0])
         assert refs[:2] == wanted[:2]
+
+
+def student_with_values(store, run_id: str) -> tuple[str, dict]:
+    """A student whose matched contact has a value a reviewer may decide on, and that value."""
+    plan = Plan.model_validate(store.get_data(run_id, "plan"))
+    snapshot = Snapshot.model_validate(store.get_data(run_id, "snapshot"))
+    for sp in plan.students:
+        rows = student_value_rows(sp, snapshot)
+        if rows:
+            return sp.student_number, rows[0].model_dump()
+    raise AssertionError("the seeded run has no value a reviewer could decide on")
+
+
+def test_value_choices_are_stored_validated_and_shown(airflow_server: AirflowServer, store, run_id: str) -> None:
+    student, row = student_with_values(store, run_id)
+    base = f"/api/v1/runs/{q(run_id)}/students/{student}/values"
+    other = next(o for o in row["options"] if o != row["options"][0])
+    with airflow_server.client("admin") as c:
+        listed = c.get(base).json()
+        assert listed["version"] == 0 and listed["choices"] == {}
+        assert any(v["ref"] == row["ref"] and v["default"] == row["options"][0] for v in listed["values"])
+        r = c.post(base, json={"choices": {row["ref"]: other}})
+        assert r.status_code == 200, r.text
+        assert r.json()["choices"] == {row["ref"]: other} and r.json()["decided_by"] == "admin"
+        assert store.get_data(run_id, f"values:{student}")["version"] == 1
+        # a value that is not the student's, or an option the value does not have: 400, naming it
+        r = c.post(base, json={"choices": {"slot:9:phone:Home": "remove"}})
+        assert r.status_code == 400 and "slot:9:phone:Home" in r.json()["detail"]
+        r = c.post(base, json={"choices": {row["ref"]: "rewrite_everything"}})
+        assert r.status_code == 400 and "rewrite_everything" in r.json()["detail"]
+        assert store.get_data(run_id, f"values:{student}")["choices"] == {row["ref"]: other}  # unchanged
+        numbers = [s["student_number"] for s in store.get_data(run_id, "plan")["students"]]
+        page = c.get(f"/runs/{q(run_id)}?page={numbers.index(student) // PAGE_SIZE + 1}").text
+        section = page[page.index(f'id="s-{student}"'):].split("</section>")[0]
+        select = section[section.index(f'name="v:{row["ref"]}"'):].split("</select>")[0]
+        assert re.search(rf'<option value="{other}" selected>', select), select  # the saved choice is shown
 
 
 # ---------------------------------------------------------------- browser-style requests: CSRF and escaping

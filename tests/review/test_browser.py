@@ -98,10 +98,36 @@ def test_a_reviewer_works_through_a_run(browser, airflow_server: AirflowServer, 
         assert decided == decided_now and total == len(store.items(run_id))
         assert page.locator("#progress .progress-text").inner_text().startswith(f"{decided} of {total} decided")
         left = {i.kind for i in store.items(run_id, state="pending")}
-        assert left and left <= {"possible_match", "name_mismatch", "phone_type_mismatch"}
+        assert left and left <= {"possible_match", "name_mismatch", "phone_type_mismatch", "conflicting_forms"}
         page.screenshot(path=str(ARTIFACTS / "03-after-bulk.png"))
         page.goto(run_url + "?state=pending")
         assert page.locator('.item[data-state="decided"]').count() == 0
         page.screenshot(path=str(ARTIFACTS / "04-pending-only.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_a_reviewer_chooses_per_value_options_on_a_contact_card(browser, airflow_server: AirflowServer, store,
+                                                               run_id: str) -> None:
+    from .test_api import PAGE_SIZE, student_with_values
+
+    student, row = student_with_values(store, run_id)
+    other = next(o for o in row["options"] if o != row["options"][0])
+    numbers = [s["student_number"] for s in store.get_data(run_id, "plan")["students"]]
+    context = browser.new_context(viewport={"width": 1280, "height": 1800})
+    context.add_cookies([{"name": "_token", "value": airflow_server.token("admin"), "url": airflow_server.url}])
+    page = context.new_page()
+    try:
+        page.goto(f"{airflow_server.url}/writeback/runs/{quote(run_id, safe='')}"
+                  f"?page={numbers.index(student) // PAGE_SIZE + 1}")
+        card = page.locator(f'#s-{student} tr[data-ref="{row["ref"]}"]').locator("xpath=ancestor::details[1]")
+        card.evaluate("e => e.open = true")
+        card.locator(f'select[name="v:{row["ref"]}"]').select_option(other)
+        with page.expect_navigation():
+            card.locator("button.save-values").click()
+        assert "Value choices saved" in page.locator(".notice").first.inner_text()
+        saved = store.get_data(run_id, f"values:{student}")
+        assert saved["choices"] == {row["ref"]: other} and saved["decided_by"] == "admin"
+        page.locator(f"#s-{student}").screenshot(path=str(ARTIFACTS / "05-value-choices.png"))
     finally:
         context.close()

@@ -34,6 +34,8 @@ SAMPLES = {
     ("POST", "/runs/{run_id}/items/{item_key:path}/decide"): ("form", {"choice": "do_not_update"}),
     ("POST", "/runs/{run_id}/bulk-approve-safe"): ("form", {}),
     ("POST", "/runs/{run_id}/students/{student_number}/order"): ("form", {}),
+    ("POST", "/api/v1/runs/{run_id}/students/{student_number}/values"): ("json", {"choices": {}}),
+    ("POST", "/runs/{run_id}/students/{student_number}/values"): ("form", {}),
 }
 
 
@@ -112,6 +114,7 @@ def test_every_route_needs_a_login_and_deciding_needs_edit_rights(airflow_server
     assert len(checked_viewer) == len(SAMPLES) and len(checked_anonymous) == len(routes) - len(ALLOW_ANONYMOUS)
     assert store.item(run_id, item.item_key).state == "pending"  # nobody changed anything
     assert store.get_data(run_id, f"order:{item.student_number}") is None
+    assert store.get_data(run_id, f"values:{item.student_number}") is None
     assert all(i.state == "pending" for i in store.items(run_id))
 
 
@@ -127,12 +130,12 @@ def test_cookie_posts_need_the_csrf_token_on_every_state_changing_route(airflow_
             url = fill(path, values)
             kw = body_for(method, path, store.item(run_id, item.item_key), store, run_id)
             before = (store.item(run_id, item.item_key).version, store.get_data(run_id, f"order:{item.student_number}"),
-                      store.pending_count(run_id))
+                      store.get_data(run_id, f"values:{item.student_number}"), store.pending_count(run_id))
             for forged in ({}, {"X-CSRF-Token": "1.deadbeef"}, {"X-CSRF-Token": token[:-1] + "0"}):
                 r = browser.request(method, url, headers=forged, **kw)
                 assert r.status_code == 403, f"{method} {path} without a valid CSRF token: {r.status_code}"
             after = (store.item(run_id, item.item_key).version, store.get_data(run_id, f"order:{item.student_number}"),
-                     store.pending_count(run_id))
+                     store.get_data(run_id, f"values:{item.student_number}"), store.pending_count(run_id))
             assert after == before, f"{method} {path} changed state without a CSRF token"
             if "data" in kw:
                 kw["data"] = {**kw["data"], "csrf_token": token}
@@ -144,3 +147,5 @@ def test_cookie_posts_need_the_csrf_token_on_every_state_changing_route(airflow_
                 assert store.item(run_id, item.item_key).version == before[0] + 1, (method, path)
             if path.endswith("/order"):
                 assert store.get_data(run_id, f"order:{item.student_number}")["decided_by"] == "admin"
+            if path.endswith("/values"):
+                assert store.get_data(run_id, f"values:{item.student_number}")["decided_by"] == "admin"

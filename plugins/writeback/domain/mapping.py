@@ -359,13 +359,18 @@ def _map_contact(n: int, slot: ContactSlotSpec, mapping: Mapping, submission_id:
         problems.append(RecordProblem(submission_id=submission_id, field=slot.last_name.field,
                                       reason=f"contact {n} has a first name but no last name", check="required"))
         return None
-    phones = []
+    phones, clears = [], []
     for kind, spec in slot.phones.items():
         raw = read(spec)
         if raw:
             number, ext = split_extension(raw, mapping.phone_region)
             phones.append(SubmittedPhone(type=kind, number=number, extension=ext,
                                          e164=phone_key(number, mapping.phone_region)))
+        elif not spec.ignore_if_empty and spec.field in fields:  # a blank the form sent, not a missing field
+            clears.append(f"phone:{kind}")
+    email = read(slot.email)
+    if slot.email and not email and not slot.email.ignore_if_empty and slot.email.field in fields:
+        clears.append("email")
     address = None
     if slot.address:
         parts = {part: read(spec) for part, spec in slot.address.items()}
@@ -374,5 +379,5 @@ def _map_contact(n: int, slot: ContactSlotSpec, mapping: Mapping, submission_id:
     flags = {name: _flag(submission_id, spec.field, read(spec), problems) for name, spec in slot.flags.items()}
     remove = bool(slot.remove and _flag(submission_id, slot.remove.field, read(slot.remove), problems))
     return SubmittedContact(slot=n, first_name=first, middle_name=middle, last_name=last,
-                            relationship=read(slot.relationship), phones=phones, email=read(slot.email),
-                            address=address, remove=remove, **flags)
+                            relationship=read(slot.relationship), phones=phones, email=email,
+                            address=address, remove=remove, clears=clears, **flags)

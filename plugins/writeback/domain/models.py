@@ -58,6 +58,8 @@ class SubmittedContact(Model):
     custodial: bool | None = None
     data_access: bool | None = None
     remove: bool = False
+    # values the form left blank where the mapping says a blank clears PowerSchool ("phone:<type>", "email")
+    clears: list[str] = Field(default_factory=list)
 
 
 class FormRecord(Model):

@@ -30,6 +30,7 @@ from .models import (
     ValueChange,
 )
 from .normalize import address_key, email_key, fold, phone_key
+from .values import address_text
 
 
 def diff_student_fields(record: FormRecord, student: Student) -> list[FieldChange]:
@@ -84,12 +85,26 @@ def _pair_values(contact: SubmittedContact, person: Person | None, link: Student
                                        op="update", target_id=same_type[0].id))
         else:
             changes.append(ValueChange(kind="phone", key=phone.type, new=phone.number, op="add"))
+    submitted_types = {p.type for p in contact.phones}
+    paired_ids = {c.target_id for c in changes}
+    for cleared in contact.clears:  # a blank the mapping lets clear PowerSchool: remove the value it pairs with
+        kind, _, phone_type = cleared.partition(":")
+        if kind == "phone" and phone_type not in submitted_types:
+            existing = next((p for p in existing_phones if p.type == phone_type and p.id not in paired_ids), None)
+            if existing:
+                changes.append(ValueChange(kind="phone", key=phone_type, old=existing.number, op="remove",
+                                           target_id=existing.id))
+    emails = person.emails if person else []
+    primary = next((e for e in emails if e.primary), emails[0] if emails else None)
+    if "email" in contact.clears and not contact.email and primary:
+        changes.append(ValueChange(kind="email", key="primary", old=primary.address, op="remove",
+                                   target_id=primary.id))
     if contact.email:
-        emails = person.emails if person else []
-        if any(email_key(e.address) == email_key(contact.email) for e in emails):
-            pass  # the address is there already (any case): keep
+        same = next((e for e in emails if email_key(e.address) == email_key(contact.email)), None)
+        if same:  # the address is there already (any case): keep
+            changes.append(ValueChange(kind="email", key="primary", old=same.address, new=contact.email, op="keep",
+                                       target_id=same.id))
         else:
-            primary = next((e for e in emails if e.primary), emails[0] if emails else None)
             if primary:
                 changes.append(ValueChange(kind="email", key="primary", old=primary.address, new=contact.email,
                                            op="update", target_id=primary.id))
@@ -100,12 +115,11 @@ def _pair_values(contact: SubmittedContact, person: Person | None, link: Student
         new_text = f"{contact.address.street}, {contact.address.city} {contact.address.state} {contact.address.postal_code}"
         if home is None:
             changes.append(ValueChange(kind="address", key="Home", new=new_text, op="add"))
-        elif (address_key(home.street, home.postal_code, home.unit), fold(home.city)) != (
-            address_key(contact.address.street, contact.address.postal_code), fold(contact.address.city)
-        ):
-            old_text = f"{home.street}, {home.city} {home.state} {home.postal_code}"
-            changes.append(ValueChange(kind="address", key="Home", old=old_text, new=new_text, op="update",
-                                       target_id=home.id))
+        else:
+            same = (address_key(home.street, home.postal_code, home.unit), fold(home.city)) == (
+                address_key(contact.address.street, contact.address.postal_code), fold(contact.address.city))
+            changes.append(ValueChange(kind="address", key="Home", old=address_text(home), new=new_text,
+                                       op="keep" if same else "update", target_id=home.id))
     detail = link.current_detail() if link else None
     wanted = {"relationship": contact.relationship, "emergency": contact.emergency,
               "lives_with": contact.lives_with, "custodial": contact.custodial}
@@ -302,18 +316,23 @@ def conflicting_values(plan: Plan) -> list[ReviewItem]:
     """Siblings' forms that set one shared contact's value to different things: a person chooses which
     form is right, instead of the first form silently winning."""
     proposals: dict[tuple[int, str, str], dict[str, tuple[str, str]]] = {}
+    changing: set[tuple[int, str, str]] = set()
     for sp in plan.students:
         for cp in sp.contacts:
             if cp.match_class != MatchClass.CERTAIN or cp.person_id is None or cp.submitted.remove:
                 continue
             for c in cp.changes:
-                if c.kind in SHARED_VALUE_KINDS and c.op != "keep":
+                if c.kind in SHARED_VALUE_KINDS:
+                    # a form confirming today's value disagrees with one changing (or removing) it as much
+                    # as two forms changing it differently
                     proposals.setdefault((cp.person_id, c.kind, c.key), {})[sp.submission_id] = (
                         sp.student_number, c.new)
+                    if c.op != "keep":
+                        changing.add((cp.person_id, c.kind, c.key))
     items = []
     for (person_id, kind, key), by_form in sorted(proposals.items()):
         values = {_comparable(kind, new) for _, new in by_form.values()}
-        if len(by_form) < 2 or len(values) < 2:
+        if len(by_form) < 2 or len(values) < 2 or (person_id, kind, key) not in changing:
             continue
         items.append(ReviewItem(
             key=conflict_key(person_id, kind, key), kind="conflicting_forms", submission_id="*",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass
 
 from .models import (
     ContactAction,
@@ -25,6 +26,15 @@ from .models import (
 )
 from .plan import _name_changes, _pair_values, conflict_key
 from .targets import address_group
+from .values import chosen, paired_ref, portal_emails_by_person, value_rows
+
+
+@dataclass(frozen=True)
+class _Lookups:
+    """Indexes over the snapshot, built once per resolve (the plan may hold tens of thousands of contacts)."""
+
+    links: dict[tuple[int, int], StudentLink]
+    portal_emails: dict[int, set[str]]
 
 
 class UnresolvedItems(ValueError):
@@ -49,11 +59,13 @@ def _choice(decisions: dict[str, Decision], item: ReviewItem | None) -> Decision
 
 
 def resolve(plan: Plan, decisions: dict[str, Decision], snapshot: Snapshot, today: dt.date,
-            region: str = "US", orders: dict[str, list[str]] | None = None) -> list[WriteOp]:
+            region: str = "US", orders: dict[str, list[str]] | None = None,
+            values: dict[str, dict[str, str]] | None = None) -> list[WriteOp]:
     """Every write the approved plan makes, in the order apply executes them.
 
     `orders` holds reviewers' contact orders by student number: refs `slot:<n>` (the form's contact in
-    slot n, whoever it resolves to) and `p:<person id>` (a link the form does not name).
+    slot n, whoever it resolves to) and `p:<person id>` (a link the form does not name). `values` holds
+    reviewers' per-value choices by student number (see `values.py`).
     """
     items_by_student: dict[str, list[ReviewItem]] = {}
     for item in plan.review_items:
@@ -63,10 +75,12 @@ def resolve(plan: Plan, decisions: dict[str, Decision], snapshot: Snapshot, toda
         raise UnresolvedItems(pending)
     ops: list[WriteOp] = []
     created: set[str] = set()
-    links = {(lk.person_id, lk.student_dcid): lk for lk in snapshot.links}
+    context = _Lookups(links={(lk.person_id, lk.student_dcid): lk for lk in snapshot.links},
+                       portal_emails=portal_emails_by_person(snapshot))
     for sp in plan.students:
-        ops.extend(_student_ops(sp, items_by_student.get(sp.submission_id, []), decisions, snapshot, links,
-                                today, region, created, (orders or {}).get(sp.student_number)))
+        ops.extend(_student_ops(sp, items_by_student.get(sp.submission_id, []), decisions, snapshot, context,
+                                today, region, created, (orders or {}).get(sp.student_number),
+                                (values or {}).get(sp.student_number) or {}))
     seen: set[str] = set()
     unique = []
     for op in ops:  # siblings' forms may ask for the same write to a shared new contact
@@ -77,8 +91,9 @@ def resolve(plan: Plan, decisions: dict[str, Decision], snapshot: Snapshot, toda
 
 
 def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, Decision], snapshot: Snapshot,
-                 links: dict[tuple[int, int], StudentLink], today: dt.date, region: str, created: set[str],
-                 reviewer_order: list[str] | None = None) -> list[WriteOp]:
+                 lookups: _Lookups, today: dt.date, region: str, created: set[str],
+                 reviewer_order: list[str] | None = None, value_choices: dict[str, str] | None = None
+                 ) -> list[WriteOp]:
     by_key = {i.key: i for i in items}
     ops: list[WriteOp] = []
     fields, expected = {}, {}
@@ -128,8 +143,10 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
         else:
             ref = f"p:{person_id}"
             person = snapshot.persons.get(person_id)
-            link = links.get((person_id, sp.student_dcid))
-        ops.extend(_contact_value_ops(cp, sp, ref, person, link, by_key, decisions, keep_name, today, region))
+            link = lookups.links.get((person_id, sp.student_dcid))
+        ops.extend(_contact_value_ops(cp, sp, ref, person, link, decisions, keep_name, today, region,
+                                      value_choices or {},
+                                      lookups.portal_emails.get(person_id, set()) if person else set()))
         order.append((cp.slot, ref))
         if end:
             ending[f"p:{end}"] = f"expire:{today.isoformat()}"
@@ -192,8 +209,8 @@ def _contact_outcome(cp: ContactPlan, sp: StudentPlan, by_key: dict[str, ReviewI
 
 
 def _contact_value_ops(cp: ContactPlan, sp: StudentPlan, ref: str, person, link: StudentLink | None,
-                       by_key: dict[str, ReviewItem], decisions: dict[str, Decision], keep_name: bool,
-                       today: dt.date, region: str) -> list[WriteOp]:
+                       decisions: dict[str, Decision], keep_name: bool, today: dt.date, region: str,
+                       value_choices: dict[str, str], protected_emails: set[str]) -> list[WriteOp]:
     base = f"{sp.submission_id}:contact{cp.slot}"
     owner = ref if ref.startswith("new:") else f"{ref}"
     ops: list[WriteOp] = []
@@ -207,33 +224,48 @@ def _contact_value_ops(cp: ContactPlan, sp: StudentPlan, ref: str, person, link:
     if name_values:
         ops.append(WriteOp(key=f"name:{owner}", kind="contact_name", values=name_values,
                            expected={c.key: c.old for c in changes if c.kind == "name"}, **common))
+    rows = {r.ref: r for r in value_rows(cp, person, changes, protected_emails)}
     for c in changes:
-        if c.kind == "phone" and c.op != "keep":
-            phone = next(p for p in cp.submitted.phones if p.type == c.key)
-            values = {"number": phone.number, "extension": phone.extension, "type": phone.type}
-            if c.op == "add":
-                ops.append(WriteOp(key=f"phone_add:{owner}:{c.key}", kind="phone_add", values=values, **common))
-            else:
-                ops.append(WriteOp(key=f"phone_update:{owner}:{c.target_id}", kind="phone_update",
-                                   target_id=c.target_id, values=values, expected={"number": c.old}, **common))
-        elif c.kind == "phone_type":
+        if c.kind == "phone_type":
             d = decisions.get(f"{base}:phone_type:{c.target_id}")
             if d and d.choice == "use_submitted_type":
                 ops.append(WriteOp(key=f"phone_type:{owner}:{c.target_id}", kind="phone_update",
                                    target_id=c.target_id, values={"type": c.new}, expected={"type": c.old},
                                    **common))
-        elif c.kind == "email" and c.op != "keep":
-            values = {"address": cp.submitted.email}
-            kind = "email_add" if c.op == "add" else "email_update"
-            ops.append(WriteOp(key=f"{kind}:{owner}:{c.target_id or 'primary'}", kind=kind, target_id=c.target_id,
-                               values=values, expected={"address": c.old} if c.old else {}, **common))
-        elif c.kind == "address" and c.op != "keep":
+            continue
+        row = rows.get(paired_ref(cp.slot, c)) if c.op != "keep" else None
+        if row is None:
+            continue
+        choice = chosen(row, value_choices)
+        if choice in {"do_not_update", "keep"}:
+            continue
+        if c.op == "remove":
+            ops.append(_delete_op(c.kind, owner, c.target_id, c.old, common))
+        elif c.kind == "phone":
+            phone = next(p for p in cp.submitted.phones if p.type == c.key)
+            values = {"number": phone.number, "extension": phone.extension, "type": phone.type}
+            if c.op == "add" or choice == "keep_and_add":
+                ops.append(WriteOp(key=f"phone_add:{owner}:{c.key}", kind="phone_add", values=values, **common))
+            else:
+                ops.append(WriteOp(key=f"phone_update:{owner}:{c.target_id}", kind="phone_update",
+                                   target_id=c.target_id, values=values, expected={"number": c.old}, **common))
+        elif c.kind == "email":
+            # keep_and_add: the old address stays (no longer primary) and the new one is added as primary
+            kind = "email_add" if c.op == "add" or choice == "keep_and_add" else "email_update"
+            target = c.target_id if kind == "email_update" else None
+            ops.append(WriteOp(key=f"{kind}:{owner}:{target or 'primary'}", kind=kind, target_id=target,
+                               values={"address": cp.submitted.email},
+                               expected={"address": c.old} if c.old and target else {}, **common))
+        elif c.kind == "address":
             a = cp.submitted.address
             values = {"type": "Home", "street": a.street, "city": a.city, "state": a.state,
                       "postal_code": a.postal_code, "start_date": today.isoformat()}
             kind = "address_add" if c.op == "add" else "address_update"
             ops.append(WriteOp(key=f"{kind}:{owner}:{c.target_id or 'Home'}", kind=kind, target_id=c.target_id,
                                values=values, expected={"address": c.old} if c.old else {}, **common))
+    for row in rows.values():  # the person's other values a reviewer chose to remove
+        if row.op == "keep" and chosen(row, value_choices) == "remove":
+            ops.append(_delete_op(row.kind, owner, row.target_id, row.old, common))
     detail_values = {c.key: c.new for c in changes if c.kind == "detail"}
     if link is None:
         ops.append(WriteOp(key=f"link:{owner}:{sp.student_dcid}", kind="link_add", student_dcid=sp.student_dcid,
@@ -252,6 +284,13 @@ def _contact_value_ops(cp: ContactPlan, sp: StudentPlan, ref: str, person, link:
         ops.append(WriteOp(key=f"access:{owner}:{sp.student_dcid}", kind="data_access",
                            student_dcid=sp.student_dcid, values={"can_access_data": True}, **common))
     return ops
+
+
+def _delete_op(kind: str, owner: str, target_id: int | None, old: str, common: dict) -> WriteOp:
+    """Remove one phone, email or address of a person (the value the reviewer saw is the one expected)."""
+    field = {"phone": "number", "email": "address", "address": "address"}[kind]
+    return WriteOp(key=f"{kind}_delete:{owner}:{target_id}", kind=f"{kind}_delete", target_id=target_id,
+                   expected={field: old}, **common)
 
 
 def _chosen(decisions: dict[str, Decision], person_id: int, change, submission_id: str) -> bool:

@@ -781,6 +781,38 @@ class Applier:
         self.client.update_detail(pid, op.target_id, detail_id, {**body, "endDate": op.values["end_date"]})
         return 1
 
+    # ------------------------------------------------------------ removals (a reviewer's or the form's)
+    def _delete_child(self, op: WriteOp, kind: str, id_key: str, field: str, shown) -> int:
+        """Delete one phone/email/address, if it still holds the value the plan saw; then read back."""
+        pid = self._person_id(op.person_ref)
+        current = self._child_exists(pid, kind, lambda c: int(c.get(id_key) or 0) == op.target_id)
+        if current is None:  # gone: our earlier attempt whose reply was lost, or someone else's removal
+            if self._earlier_attempt(op):
+                self._response[op.key] = "SUCCESS (found done after an earlier attempt)"
+                return 1
+            self._response[op.key] = "noop: already removed"
+            return 0
+        self._check_stale(op, {field: (op.expected.get(field, ""), shown(current), "(removed)")})
+        self._prior[op.key] = {k: v for k, v in current.items() if not k.endswith("Id")}  # for a rollback
+        try:
+            self.client.delete_child(pid, kind, op.target_id)
+        except NotFound:  # a retried DELETE whose first reply was lost
+            pass
+        if self._child_exists(pid, kind, lambda c: int(c.get(id_key) or 0) == op.target_id) is not None:
+            raise NotKept(f"{kind[:-1]} {op.target_id} of contact {pid} is still there after its removal")
+        return 1
+
+    def _op_phone_delete(self, op: WriteOp) -> int:
+        return self._delete_child(op, "phones", "phoneNumberId", "number", lambda c: c.get("phoneNumber") or "")
+
+    def _op_email_delete(self, op: WriteOp) -> int:
+        return self._delete_child(op, "emails", "emailId", "address", lambda c: c.get("address") or "")
+
+    def _op_address_delete(self, op: WriteOp) -> int:
+        return self._delete_child(op, "addresses", "addressId", "address",
+                                  lambda c: f"{c.get('street') or ''}, {c.get('city') or ''} {c.get('state') or ''} "
+                                            f"{c.get('postalcode') or ''}")
+
     def _op_link_delete(self, op: WriteOp) -> int:
         pid = self._person_id(op.person_ref)
         link = next((lk for lk in self.client.list_links(pid) if int(lk.get("studentContactId") or 0) == op.target_id),

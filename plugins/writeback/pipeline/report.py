@@ -7,7 +7,8 @@ from collections import Counter, defaultdict
 from typing import Any
 
 CONTACT_VALUE_KINDS = {"contact_name", "phone_add", "phone_update", "email_add", "email_update", "address_add",
-                       "address_update", "detail_update", "data_access"}
+                       "address_update", "detail_update", "data_access", "phone_delete", "email_delete",
+                       "address_delete"}
 
 
 def build_report(ctx) -> dict[str, Any]:
@@ -19,6 +20,9 @@ def build_report(ctx) -> dict[str, Any]:
     matches = (ctx.store.get_data(ctx.run_id, "matches") or {"matches": []})["matches"]
     audit = ctx.store.audit_rows(ctx.run_id)
 
+    stale_items: dict[str, list] = defaultdict(list)  # by key: a stale row's item without a scan per row
+    for i in items:
+        stale_items[i.item_key].append(i)
     done = [r for r in ledger.values() if r.status == "done"]
     by_kind = Counter(r.kind for r in done)
     made = sum(counts.get("http_writes_total", counts.get("http_writes", 0)) for stage, counts in (run.counts or {}).items()
@@ -30,13 +34,14 @@ def build_report(ctx) -> dict[str, Any]:
     decisions = Counter(i.choice.split(":")[0] for i in items if i.choice)
     confirmed = decisions.get("confirm", 0) + decisions.get("same_person_keep_name", 0) + decisions.get(
         "same_person_update_name", 0)
+    items_per_student = Counter(i.student_number for i in items)  # one pass, not one scan per student
     per_student = []
     for sp in plan_data["students"]:
         number = sp["student_number"]
         per_student.append({
             "student_number": number, "submission_id": sp["submission_id"],
             "writes": dict(writes_per_student.get(number, {})),
-            "review_items": sum(1 for i in items if i.student_number == number),
+            "review_items": items_per_student.get(number, 0),
         })
     return {
         "run_id": ctx.run_id,
@@ -72,7 +77,7 @@ def build_report(ctx) -> dict[str, Any]:
         "stale_writes": [{"op": r.op_key, "kind": r.kind, "error": r.error,
                           "item": next(({"key": i.item_key, "state": i.state, "choice": i.choice,
                                          "fields": (i.payload or {}).get("fields", {})}
-                                        for i in items if i.item_key == f"stale:{r.op_key}"), None)}
+                                        for i in stale_items.get(f"stale:{r.op_key}", [])), None)}
                          for r in ledger.values() if r.status == "stale"],
         "quarantine": [{"submission_id": q.submission_id, "field": q.field, "reason": q.reason, "check": q.check}
                        for q in quarantine],

@@ -256,6 +256,40 @@ class Rollback:
         return self._delete_added(a, "addresses", "addressId",
                                   lambda c: c.get("street") == a.after.get("street"))
 
+    def _readd_removed(self, a, kind: str, same) -> tuple[dict, dict] | None:
+        """Put back a phone/email/address the run removed, unless the person has it again already."""
+        pid = self._person(a.person_ref)
+        prior = (a.before or {}).get("_prior") or {}
+        if pid is None or not prior:
+            raise RollbackConflict(f"{kind[:-1]} {a.op_key.rsplit(':', 1)[1]}: what it held before its removal "
+                                   "was not recorded; not restored")
+        try:
+            current = self.client.list_children(pid, kind)
+        except NotFound:
+            raise RollbackConflict(f"contact {pid} was deleted since the writeback") from None
+        if any(same(c, prior) for c in current):
+            return None
+        keep = {"phones": ("phoneNumber", "extension", "phoneType", "preferred", "sms"),
+                "emails": ("address", "type", "primary"),
+                "addresses": ("addressType", "street", "linetwo", "unit", "city", "state", "postalcode", "country",
+                              "startDate", "endDate")}[kind]
+        body = {k: v for k, v in prior.items() if k in keep and v is not None}
+        if kind == "emails" and any(c.get("primary") for c in current):
+            body["primary"] = False  # the primary flag moved on meanwhile: do not take it back silently
+        new_id = self._write(f"contact {pid}: re-add the removed {kind[:-1]}", self.client.add_child, pid, kind, body)
+        return {kind[:-1]: "removed"}, {**body, "id": new_id}
+
+    def _undo_phone_delete(self, a):
+        return self._readd_removed(a, "phones", lambda c, p: _digits(c.get("phoneNumber")) == _digits(p.get("phoneNumber")))
+
+    def _undo_email_delete(self, a):
+        return self._readd_removed(a, "emails", lambda c, p: str(c.get("address", "")).casefold()
+                                   == str(p.get("address", "")).casefold())
+
+    def _undo_address_delete(self, a):
+        return self._readd_removed(a, "addresses", lambda c, p: all((c.get(k) or "") == (p.get(k) or "") for k in (
+            "addressType", "street", "city", "postalcode")))
+
     def _restore_child(self, a, kind: str, id_key: str, written: dict[str, Any]) -> tuple[dict, dict] | None:
         """Put a phone/email/address back to its prior values, if it still holds what the run wrote."""
         pid = self._person(a.person_ref)

@@ -231,9 +231,9 @@ def resolve_run(ctx: RunContext, plan: Plan, snapshot: Snapshot, decisions) -> l
     batch = decisions.get(BATCH_ITEM_KEY)
     if batch is not None and batch.choice == "reject_batch":
         return []
-    orders = {sp.student_number: doc["order"] for sp in plan.students
-              if (doc := ctx.store.get_data(ctx.run_id, f"order:{sp.student_number}"))}
-    return resolve(plan, decisions, snapshot, ctx.today, ctx.region, orders)
+    orders = {number: doc["order"] for number, doc in ctx.store.data_by_prefix(ctx.run_id, "order:").items()}
+    values = {number: doc["choices"] for number, doc in ctx.store.data_by_prefix(ctx.run_id, "values:").items()}
+    return resolve(plan, decisions, snapshot, ctx.today, ctx.region, orders, values)
 
 
 def approval_state(ctx: RunContext) -> dict[str, Any]:

@@ -53,6 +53,15 @@ class OrderIn(BaseModel):
     order: list[str] = Field(min_length=1, max_length=100)
 
 
+class ValuesIn(BaseModel):
+    """Per-value choices: value ref -> choice (`update`, `keep_and_add`, `do_not_update`, `add`, `remove`,
+    `keep`, as the value offers). A ref left out keeps what the plan proposes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    choices: dict[str, str] = Field(max_length=500)
+
+
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -204,6 +213,18 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
         store.put_data(run.id, kind, doc)
         return doc
 
+    def save_values(run: Run, student_number: str, choices: dict[str, str], who: Principal) -> dict[str, Any]:
+        sp = student_plan(run, student_number)
+        store = get_store()
+        snapshot = view.load_snapshot(store.get_data(run.id, "snapshot"))
+        problems, choices = view.checked_value_choices(sp, snapshot, choices)
+        if problems:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "; ".join(problems))
+        kind = f"values:{student_number}"
+        doc = view.values_document(sp, choices, who.username, store.get_data(run.id, kind))
+        store.put_data(run.id, kind, doc)
+        return doc
+
     def readable_runs(who: Principal) -> list[Run]:
         return [r for r in get_store().list_runs(limit=200)
                 if auth.is_authorized(who, dag_id_for(r.district), "GET")]
@@ -303,6 +324,22 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
         check_csrf(request, who)
         return save_order(run, student_number, body.order, who)
 
+    @api.get("/runs/{run_id}/students/{student_number}/values")
+    def api_get_values(run_id: str, student_number: str, who: Who) -> dict[str, Any]:
+        run = load_run(who, run_id)
+        store = get_store()
+        sp = student_plan(run, student_number)
+        saved = store.get_data(run.id, f"values:{student_number}") or {"choices": {}, "version": 0}
+        rows = view.student_value_rows(sp, view.load_snapshot(store.get_data(run.id, "snapshot")))
+        return {**saved, "student_number": student_number,
+                "values": [{**r.model_dump(), "default": r.default} for r in rows]}
+
+    @api.post("/runs/{run_id}/students/{student_number}/values")
+    def api_values(run_id: str, student_number: str, body: ValuesIn, request: Request, who: Who) -> dict[str, Any]:
+        run = load_run(who, run_id, "PUT")
+        check_csrf(request, who)
+        return save_values(run, student_number, body.choices, who)
+
     app.include_router(api)
 
     # ------------------------------------------------------------ pages
@@ -343,8 +380,10 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
             students = [sp for sp in students if sp.submission_id in by_submission]
         pages = max(1, math.ceil(len(students) / PAGE_SIZE))
         page = min(page, pages)
+        portal = view.portal_emails_by_person(snapshot) if snapshot else {}
         panels = [view.student_panel(sp, by_submission.get(sp.submission_id, []), snapshot,
-                                     store.get_data(run.id, f"order:{sp.student_number}"))
+                                     store.get_data(run.id, f"order:{sp.student_number}"),
+                                     store.get_data(run.id, f"values:{sp.student_number}"), portal)
                   for sp in students[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]]
         info = view.run_json(run, items, quarantined)
         kinds = Counter(i.kind for i in items)
@@ -454,5 +493,29 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
         return RedirectResponse(back(request, run.id, str(form.get("kind") or ""), str(form.get("state") or ""),
                                      int(str(form.get("page") or "1")) if str(form.get("page") or "1").isdigit() else 1,
                                      anchor, "Contact order saved"), status_code=303)
+
+    @app.post("/runs/{run_id}/students/{student_number}/values")
+    async def form_values(request: Request, run_id: str, student_number: str, who: Who) -> RedirectResponse:
+        form = await request.form()
+        check_csrf(request, who, str(form.get(CSRF_FIELD) or ""))
+        choices = {str(k)[2:]: str(v) for k, v in form.multi_items() if str(k).startswith("v:")}
+
+        def work() -> tuple[Run, str]:
+            run = load_run(who, run_id, "PUT")
+            try:
+                save_values(run, student_number, choices, who)
+                return run, "Value choices saved"
+            except HTTPException as exc:
+                if exc.status_code != 400:
+                    raise
+                return run, f"Not saved ({exc.status_code}): {exc.detail}"
+
+        from starlette.concurrency import run_in_threadpool
+
+        run, notice = await run_in_threadpool(work)
+        page = str(form.get("page") or "1")
+        return RedirectResponse(back(request, run.id, str(form.get("kind") or ""), str(form.get("state") or ""),
+                                     int(page) if page.isdigit() else 1, f"s-{student_number}", notice),
+                                status_code=303)
 
     return app

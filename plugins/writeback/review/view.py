@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from ..domain.models import ContactPlan, Plan, Snapshot, StudentPlan
+from ..domain.values import ValueRow, chosen, invalid_choices, portal_emails_by_person, value_rows
 from ..store.schema import QuarantineRow, ReviewItemRow, Run
 from .auth import dag_id_for
 
@@ -42,6 +43,11 @@ CHOICE_LABELS = {
     "new_contact_expire_old": "New contact, expire old link",
     "use_submitted_type": "Use submitted phone type",
     "keep_powerschool_type": "Keep PowerSchool phone type",
+    "update": "Update",
+    "keep_and_add": "Do not update it; add the new value",
+    "add": "Add",
+    "remove": "Remove",
+    "keep": "Keep",
 }
 
 # Bulk "approve everything safe": the kinds a rule can decide, and how. Matches, name and phone-type
@@ -124,7 +130,54 @@ def _item_view(row: ReviewItemRow) -> dict[str, Any]:
             "choice_label": choice_label(row.choice, candidates) if row.choice else ""}
 
 
-def _contact_card(cp: ContactPlan, items: list[ReviewItemRow], snapshot: Snapshot | None) -> dict[str, Any]:
+def contact_value_rows(cp: ContactPlan, snapshot: Snapshot | None,
+                       portal: dict[int, set[str]] | None = None) -> list[ValueRow]:
+    """The values of a form contact a reviewer may decide one by one (see domain/values.py)."""
+    person = snapshot.persons.get(cp.person_id) if snapshot and cp.person_id is not None else None
+    protected = (portal if portal is not None else portal_emails_by_person(snapshot) if snapshot else {}).get(
+        cp.person_id, set())
+    return value_rows(cp, person, cp.changes, protected)
+
+
+def student_value_rows(sp: StudentPlan, snapshot: Snapshot | None) -> list[ValueRow]:
+    portal = portal_emails_by_person(snapshot) if snapshot else {}
+    return [r for cp in sp.contacts for r in contact_value_rows(cp, snapshot, portal)]
+
+
+def checked_value_choices(sp: StudentPlan, snapshot: Snapshot | None,
+                          choices: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """(why the choices cannot be saved, the choices that differ from the plan's proposal)."""
+    rows = student_value_rows(sp, snapshot)
+    defaults = {r.ref: r.default for r in rows}
+    return invalid_choices(rows, choices), {ref: c for ref, c in choices.items() if defaults.get(ref) != c}
+
+
+def values_document(sp: StudentPlan, choices: dict[str, str], user: str,
+                    previous: dict[str, Any] | None) -> dict[str, Any]:
+    """What a reviewer's per-value choices store under `values:<student number>`."""
+    return {"student_number": sp.student_number, "choices": dict(sorted(choices.items())), "decided_by": user,
+            "decided_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "version": int((previous or {}).get("version", 0)) + 1}
+
+
+def _value_views(cp: ContactPlan, snapshot: Snapshot | None, choices: dict[str, str],
+                 portal: dict[int, set[str]] | None) -> list[dict[str, Any]]:
+    """One line per value of the card: the plan's pairing, and a choice where the reviewer has one."""
+    rows = {r.ref: r for r in contact_value_rows(cp, snapshot, portal)}
+    lines = []
+    for c in cp.changes:
+        ref = f"slot:{cp.slot}:{c.kind}:{c.key}"
+        lines.append((c.kind, c.key, c.old, c.new, c.op, rows.pop(ref, None) if c.op != "keep" else None))
+    lines += [(r.kind, r.key, r.old, "", "other", r) for r in rows.values()]  # values the form does not name
+    return [{"kind": kind, "key": key, "old": old, "new": new, "op": op, "ref": row.ref if row else "",
+             "choice": chosen(row, choices) if row else "",
+             "options": [{"value": o, "label": choice_label(o), "chosen": o == chosen(row, choices)}
+                         for o in row.options] if row else []}
+            for kind, key, old, new, op, row in lines]
+
+
+def _contact_card(cp: ContactPlan, items: list[ReviewItemRow], snapshot: Snapshot | None,
+                  choices: dict[str, str] | None = None, portal: dict[int, set[str]] | None = None) -> dict[str, Any]:
     s = cp.submitted
     removal = next((i for i in items if i.kind == "contact_removal"), None)
     ending = bool(s.remove) or cp.action.value in ENDING_CHOICES or (
@@ -138,6 +191,7 @@ def _contact_card(cp: ContactPlan, items: list[ReviewItemRow], snapshot: Snapsho
         "person_name": _person_name(snapshot, cp.person_id), "new_key": cp.new_key,
         "action": cp.action.value, "remove": s.remove,
         "changes": [c.model_dump() for c in cp.changes],
+        "values": _value_views(cp, snapshot, choices or {}, portal),
         "flags": list(cp.flags),
         "name_mismatch": "name_mismatch" in cp.flags,
         "phone_type_mismatch": "phone_type_mismatch" in cp.flags
@@ -157,11 +211,13 @@ def _existing_card(link, snapshot: Snapshot | None) -> dict[str, Any]:
         end = detail.end_date if detail else ""
     return {"ref": f"p:{link.person_id}", "slot": None, "form": False, "name": _person_name(snapshot, link.person_id),
             "person_id": link.person_id, "sequence": link.sequence, "expired": link.expired, "end_date": end,
-            "ending": False, "items": [], "flags": [], "used_by": [], "candidates": [], "changes": [], "phones": []}
+            "ending": False, "items": [], "flags": [], "used_by": [], "candidates": [], "changes": [], "values": [],
+            "phones": []}
 
 
 def student_panel(sp: StudentPlan, items: list[ReviewItemRow], snapshot: Snapshot | None,
-                  saved_order: dict[str, Any] | None) -> dict[str, Any]:
+                  saved_order: dict[str, Any] | None, saved_values: dict[str, Any] | None = None,
+                  portal: dict[int, set[str]] | None = None) -> dict[str, Any]:
     by_slot: dict[int | None, list[ReviewItemRow]] = defaultdict(list)
     by_target: dict[str, list[ReviewItemRow]] = defaultdict(list)
     for row in items:
@@ -174,7 +230,9 @@ def student_panel(sp: StudentPlan, items: list[ReviewItemRow], snapshot: Snapsho
         fields.append({"target": fc.target, "old": fc.old, "new": fc.new, "action": fc.action.value,
                        "status": fc.status.value, "needs_review": fc.needs_review,
                        "items": [_item_view(i) for i in by_target.get(fc.target, [])]})
-    cards = [_contact_card(cp, by_slot.get(cp.slot, []), snapshot) for cp in sorted(sp.contacts, key=lambda c: c.slot)]
+    choices = (saved_values or {}).get("choices") or {}
+    cards = [_contact_card(cp, by_slot.get(cp.slot, []), snapshot, choices, portal)
+             for cp in sorted(sp.contacts, key=lambda c: c.slot)]
     on_form = {cp.person_id for cp in sp.contacts if cp.person_id is not None}
     cards += [_existing_card(lk, snapshot) for lk in sorted(sp.existing_links, key=lambda lk: lk.sequence)
               if lk.person_id not in on_form]
@@ -187,6 +245,7 @@ def student_panel(sp: StudentPlan, items: list[ReviewItemRow], snapshot: Snapsho
     decided = sum(1 for i in items if i.state == "decided")
     return {"student_number": sp.student_number, "student_dcid": sp.student_dcid, "submission_id": sp.submission_id,
             "fields": fields, "contacts": cards, "items": student_items, "order": saved_order,
+            "values": saved_values,
             "total": len(items), "decided": decided, "pending": len(items) - decided}
 
 
