@@ -153,6 +153,17 @@ def slot_in_use(fields: dict[str, Any], n: int) -> bool:
         v is not None and not isinstance(v, str) for v in names)
 
 
+PERSON_VALUES = ("cell_phone", "home_phone", "work_phone", "email", "street")
+
+
+def typed_without_name(fields: dict[str, Any], n: int) -> bool:
+    """A phone, email or street in a slot with no name: quarantined (naming the slot's last name), since
+    the value would otherwise be dropped silently."""
+    return not slot_in_use(fields, n) and any(
+        fields.get(f"contact{n}_{part}") is not None and str(fields.get(f"contact{n}_{part}")).strip()
+        for part in PERSON_VALUES)
+
+
 def must_quarantine(final: dict[str, Any], muts: list[Mutation]) -> list[Mutation]:
     """The mutations that, applied in this order, leave a definite fault in the final fields."""
     out = []
@@ -164,7 +175,7 @@ def must_quarantine(final: dict[str, Any], muts: list[Mutation]) -> list[Mutatio
         if m.value == "Lone" and any(later.field == m.field.replace("_first_name", "_last_name")
                                      for later in muts[i + 1:]):
             continue
-        if m.slot and not slot_in_use(final, m.slot):
-            continue  # a value in an unused slot is never read
+        if m.slot and not slot_in_use(final, m.slot) and not typed_without_name(final, m.slot):
+            continue  # a code or flag in an unused slot is never read
         out.append(m)
     return out

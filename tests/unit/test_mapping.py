@@ -308,6 +308,24 @@ def test_unused_slot_is_skipped_and_slots_keep_their_form_position():
     assert rec.contacts == []
 
 
+def test_a_phone_or_email_in_a_slot_without_a_name_is_quarantined_not_dropped():
+    found = problems(simple(), {"student_number": "1", "c1_first": "A", "c1_last": "B",
+                                "c2_cell": "415-555-0101", "c2_email": "x@example.com"}, "S-4")
+    p = problem_for(found, "c2_last")  # what is missing, with the values that would be lost
+    assert p.submission_id == "S-4" and "contact 2" in p.reason and "c2_email" in p.reason and "c2_cell" in p.reason
+    # pre-filled flags and codes in an unused slot are not a person's values
+    rec = mapped(simple(), {"student_number": "1", "c2_emergency": "No", "c2_rel": "Mom", "c2_cell": " "})
+    assert rec.contacts == []
+
+
+def test_contact_values_longer_than_powerschool_allows_are_quarantined_with_their_field():
+    found = problems(simple(), {"student_number": "1", "c1_first": "A" * 101, "c1_last": "B",
+                                "c1_email": "a" * 95 + "@example.com"}, "S-5")
+    assert {p.field for p in found} == {"c1_first", "c1_email"}
+    assert all(p.check == "max_length" and "100" in p.reason for p in found)
+    assert mapped(simple(), {"student_number": "1", "c1_first": "A" * 100, "c1_last": "B"}).contacts
+
+
 def test_ignore_if_empty_defaults_to_true():
     rec = mapped(simple(nick={"target": "name.middle_name"}), {"student_number": "1", "nick": ""})
     assert rec.blank_clears == []

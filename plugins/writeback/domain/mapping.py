@@ -347,6 +347,33 @@ def apply_mapping(mapping: Mapping, submission_id: str, fields: dict[str, Any]) 
                       review_targets=review_targets, contacts=contacts)
 
 
+# PowerSchool's limits on contact values (docs/sandbox-contract.md): checked at mapping time, so a value too
+# long is quarantined with its field instead of failing at apply
+CONTACT_LIMITS = {"first_name": 100, "middle_name": 100, "last_name": 100, "email": 100, "phone": 30,
+                  "state": 2, "postal_code": 10}
+
+
+def _limit_name(spec: FieldSpec | None, slot: ContactSlotSpec) -> str:
+    if spec is None:
+        return ""
+    for name in ("first_name", "middle_name", "last_name", "email"):
+        if getattr(slot, name) is spec:
+            return name
+    if any(spec is p for p in slot.phones.values()):
+        return "phone"
+    return next((part for part, p in slot.address.items() if p is spec), "")
+
+
+def _name_free(spec: FieldSpec, slot: ContactSlotSpec) -> bool:
+    """A value that belongs to a person (phone, email, street): flags and codes may be pre-filled on a form."""
+    return any(spec is p for p in slot.phones.values()) or spec is slot.email or spec is slot.address.get("street")
+
+
+def _typed(fields: dict[str, Any], spec: FieldSpec) -> bool:
+    value = fields.get(spec.field)
+    return value is not None and str(value).strip() != ""
+
+
 def _map_contact(n: int, slot: ContactSlotSpec, mapping: Mapping, submission_id: str,
                  fields: dict[str, Any], problems: list[RecordProblem]) -> SubmittedContact | None:
     def read(spec: FieldSpec | None) -> str:
@@ -354,6 +381,11 @@ def _map_contact(n: int, slot: ContactSlotSpec, mapping: Mapping, submission_id:
 
     first, middle, last = read(slot.first_name), read(slot.middle_name), read(slot.last_name)
     if not first and not last:
+        typed = [spec.field for _, spec in _slot_specs(slot) if _name_free(spec, slot) and _typed(fields, spec)]
+        if typed:  # a phone or an email with nobody to give it to would be lost silently
+            problems.append(RecordProblem(submission_id=submission_id, field=slot.last_name.field,
+                                          reason=f"contact {n} has no name but has values ({', '.join(typed)})",
+                                          check="required"))
         return None  # an unused slot
     if not last:
         problems.append(RecordProblem(submission_id=submission_id, field=slot.last_name.field,
@@ -376,6 +408,15 @@ def _map_contact(n: int, slot: ContactSlotSpec, mapping: Mapping, submission_id:
         parts = {part: read(spec) for part, spec in slot.address.items()}
         if any(parts.values()):
             address = SubmittedAddress(**parts)
+    for spec, value in ((slot.first_name, first), (slot.middle_name, middle), (slot.last_name, last),
+                        (slot.email, email), *((slot.phones[p.type], p.number) for p in phones),
+                        *((slot.address.get(part), getattr(address, part)) for part in CONTACT_LIMITS
+                          if address is not None and part in slot.address)):
+        limit = CONTACT_LIMITS.get(_limit_name(spec, slot))
+        if spec is not None and limit and len(value) > limit:  # PowerSchool would refuse it at apply
+            problems.append(RecordProblem(submission_id=submission_id, field=spec.field,
+                                          reason=f"longer than PowerSchool allows ({limit})", value=_shown(value),
+                                          check="max_length"))
     flags = {name: _flag(submission_id, spec.field, read(spec), problems) for name, spec in slot.flags.items()}
     remove = bool(slot.remove and _flag(submission_id, slot.remove.field, read(slot.remove), problems))
     return SubmittedContact(slot=n, first_name=first, middle_name=middle, last_name=last,
