@@ -326,6 +326,20 @@ def test_contact_values_longer_than_powerschool_allows_are_quarantined_with_thei
     assert mapped(simple(), {"student_number": "1", "c1_first": "A" * 100, "c1_last": "B"}).contacts
 
 
+def test_a_phone_region_or_date_format_typo_is_refused_at_load():
+    base = {"name": "t", "student": [{"field": "dob", "target": "demographics.birth_date",
+                                      "transforms": [{"date": "%m/%d/%Y"}]}]}
+    parse_mapping(base)  # loads
+    for broken, expected in (({"phone_region": "USA"}, "phone_region: 'USA'"),
+                             ({"student": [{**base["student"][0], "transforms": [{"date": "MM/DD/YYYY"}]}]},
+                              "date transform needs"),
+                             ({"student": [{**base["student"][0], "transforms": [{"date": "%m/%d"}]}]},
+                              "date transform needs")):
+        with pytest.raises(MappingError) as err:
+            parse_mapping({**base, **broken})
+        assert any(expected in p for p in err.value.problems), err.value.problems
+
+
 def test_ignore_if_empty_defaults_to_true():
     rec = mapped(simple(nick={"target": "name.middle_name"}), {"student_number": "1", "nick": ""})
     assert rec.blank_clears == []

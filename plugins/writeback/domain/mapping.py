@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
+import phonenumbers
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -165,6 +166,9 @@ def check_mapping(mapping: Mapping) -> list[str]:
     problems: list[str] = []
     if mapping.version != 1:
         problems.append(f"version: {mapping.version} is not supported (only 1)")
+    if mapping.phone_region not in phonenumbers.SUPPORTED_REGIONS:
+        # a typo here would make every phone invalid: each record quarantined, nothing written
+        problems.append(f"phone_region: {mapping.phone_region!r} is not a region code (e.g. US, CA, GB)")
     seen_targets: set[str] = set()
     for i, spec in enumerate(mapping.student):
         where = f"student[{i}] ({spec.field})"
@@ -208,11 +212,24 @@ def _check_transforms(where: str, spec: FieldSpec, mapping: Mapping) -> list[str
             problems.append(f"{where}: unknown transform {name!r}")
         elif name == "code_map" and (not isinstance(arg, str) or arg not in mapping.code_maps):
             problems.append(f"{where}: code map {arg!r} is not defined in code_maps")
-        elif name == "date" and not isinstance(arg, str):
-            problems.append(f"{where}: date transform needs the input format, e.g. {{date: '%m/%d/%Y'}}")
+        elif name == "date" and not _date_format_round_trips(arg):
+            problems.append(f"{where}: date transform needs an input format with day, month and year that "
+                            f"reads its own dates, e.g. {{date: '%m/%d/%Y'}} (got {arg!r})")
         elif name == "max_length" and not isinstance(arg, int):
             problems.append(f"{where}: max_length needs a whole number")
     return problems
+
+
+def _date_format_round_trips(fmt: Any) -> bool:
+    """True when `fmt` names day, month and year and parses a date it printed (a typo such as '%m/%d/%y%'
+    or 'MM/DD/YYYY' would quarantine every record)."""
+    if not isinstance(fmt, str):
+        return False
+    sample = dt.date(2001, 2, 13)
+    try:
+        return dt.datetime.strptime(sample.strftime(fmt), fmt).date() == sample
+    except ValueError:
+        return False
 
 
 def _transform_parts(t: str | dict[str, Any]) -> tuple[str, Any]:
