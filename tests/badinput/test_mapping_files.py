@@ -113,7 +113,7 @@ def test_any_bytes_as_a_mapping_file_give_a_mapping_error_or_a_mapping(world, tm
     (lambda r: r["student"].append({"field": "x", "target": "students.ssn"}), "unknown target 'students.ssn'"),
     (lambda r: r["student"][0].update(transforms=["rot13"]), "unknown transform 'rot13'"),
     (lambda r: r["student"][0].update(transforms=[{"code_map": "nope"}]), "code map 'nope' is not defined"),
-    (lambda r: r["student"][6].update(transforms=["date"]), "date transform needs the input format"),
+    (lambda r: r["student"][6].update(transforms=["date"]), "date transform needs an input format"),
     (lambda r: r["contacts"].update(phones=["Mobile"]), "contacts.phones"),  # was an AttributeError
     (lambda r: r["contacts"].update(flags="yes"), "contacts.flags"),  # was an AttributeError
     (lambda r: r["contacts"].update(slots=10**9), "contacts.slots"),  # was a hang
