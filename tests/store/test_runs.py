@@ -38,6 +38,8 @@ def test_unknown_run_is_an_error(store: Store):
         store.get_run("nope")
     with pytest.raises(StoreError, match="nope"):
         store.update_run("nope", status="x")
+    with pytest.raises(StoreError, match="nope"):
+        store.add_counts("nope", "extract", {"submissions": 1})
 
 
 def test_add_counts_merges_stages(store: Store):
@@ -64,6 +66,24 @@ def test_list_runs_filters_by_district_and_orders_newest_first(store: Store):
     assert [r.id for r in store.list_runs("south")] == ["b"]
     assert [r.id for r in store.list_runs("north", limit=2)] == ["a", "d"]
     assert store.list_runs("east") == []
+    for run_id in ("e", "f"):  # created in the same instant: still one order, every time
+        store.ensure_run(run_id, "west")
+        store.update_run(run_id, created_at=base)
+    assert [r.id for r in store.list_runs("west")] == ["f", "e"]
+
+
+def test_data_by_prefix_returns_each_students_document_in_one_query(store: Store):
+    store.ensure_run("run-1", "north")
+    store.ensure_run("run-2", "north")
+    store.put_data("run-1", "order:100001", {"order": ["slot:2"]})
+    store.put_data("run-1", "order:100002", {"order": ["slot:1"]})
+    store.put_data("run-1", "orders_total", {"n": 2})  # shares the letters, not the prefix "order:"
+    store.put_data("run-1", "order_%:x", {"weird": True})  # LIKE wildcards in a kind are escaped
+    store.put_data("run-2", "order:100003", {"order": []})
+    assert store.data_by_prefix("run-1", "order:") == {"100001": {"order": ["slot:2"]},
+                                                      "100002": {"order": ["slot:1"]}}
+    assert store.data_by_prefix("run-1", "order_%:") == {"x": {"weird": True}}
+    assert store.data_by_prefix("run-1", "values:") == {}
 
 
 def _big_document() -> dict:
@@ -96,6 +116,23 @@ def test_put_and_get_data_round_trip_a_large_nested_document(store: Store):
     store.put_data("run-1", "plan", {"students": []})
     assert store.get_data("run-1", "snapshot") == {"replaced": True}
     assert store.get_data("run-1", "plan") == {"students": []}
+
+
+def test_get_data_text_is_the_document_as_json_a_model_parses(store: Store):
+    """Large documents (snapshot, plan) are parsed straight from the stored JSON text on both backends."""
+    import json
+
+    from writeback.domain.models import Person, Snapshot, Student
+
+    store.ensure_run("run-1", "north")
+    doc = _big_document()
+    store.put_data("run-1", "doc", doc)
+    assert json.loads(store.get_data_text("run-1", "doc")) == doc
+    assert store.get_data_text("run-1", "nothing") is None
+    snapshot = Snapshot(taken_at="t", students={7: Student(dcid=7, student_number="100", values={"a": "Zoë"})},
+                        persons={5001: Person(id=5001, first_name="Ana", last_name="López")})
+    store.put_data("run-1", "snapshot", snapshot.model_dump(mode="json"))
+    assert Snapshot.model_validate_json(store.get_data_text("run-1", "snapshot")) == snapshot
 
 
 def test_run_data_needs_an_existing_run(store: Store):

@@ -126,7 +126,8 @@ class Store:
 
     def list_runs(self, district: str | None = None, limit: int = 100) -> list[Run]:
         with self._sessions() as s:
-            q = select(Run).order_by(Run.created_at.desc()).limit(limit)
+            # runs created in the same instant (a retried trigger, a test) still list in one order
+            q = select(Run).order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
             if district:
                 q = q.where(Run.district == district)
             return list(s.scalars(q))
