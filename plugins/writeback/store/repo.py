@@ -113,6 +113,8 @@ class Store:
     def add_counts(self, run_id: str, stage: str, counts: dict[str, Any]) -> None:
         with self._sessions.begin() as s:
             run = s.get(Run, run_id)
+            if run is None:
+                raise StoreError(f"unknown run {run_id!r}")
             run.counts = {**(run.counts or {}), stage: counts}
 
     def add_task_metrics(self, run_id: str, task: str, metrics: dict[str, Any]) -> None:
