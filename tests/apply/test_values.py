@@ -9,6 +9,7 @@ import pytest
 from writeback.domain.resolve import ops_hash, resolve
 from writeback.pipeline.rollback import rollback
 
+from .test_faults import final_state
 from .world import TODAY, World
 
 COLLEEN = 5014  # contact 1 of SUB-000005: mobile 25 "(209) 376-7232", work 26
@@ -31,12 +32,17 @@ CHOICES = {"slot:1:phone:Mobile": "keep_and_add", "slot:1:phone#26": "remove",
            f"slot:1:email#{OLD_EMAIL}": "remove", f"slot:1:address#{MAILING}": "remove"}
 
 
-@pytest.fixture
-def world(tmp_path):
-    w = World(tmp_path, edits=value_edits, choice=None)
+def value_world(tmp) -> World:
+    w = World(tmp, edits=value_edits, choice=None)
     number = next(sp.student_number for sp in w.plan.students if sp.submission_id == "SUB-000005")
     w.ops = resolve(w.plan, w.store.decisions(w.run_id), w.snapshot, TODAY, "US", values={number: CHOICES})
     w.store.update_run(w.run_id, approved_hash=ops_hash(w.ops))
+    return w
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = value_world(tmp_path)
     try:
         yield w
     finally:
@@ -120,3 +126,29 @@ def test_rollback_puts_removed_values_back_once(world):
     writes = world.stats()["writes"]
     again = rollback(world.client, world.store, world.run_id, student_number=number)
     assert world.stats()["writes"] == writes and again.http_writes == 0
+
+
+def test_removals_under_faults_converge_to_the_fault_free_state(tmp_path_factory):
+    clean = value_world(tmp_path_factory.mktemp("clean"))
+    try:
+        assert clean.apply()["apply"].failed == 0
+        reference = final_state(clean)
+    finally:
+        clean.close()
+    w = value_world(tmp_path_factory.mktemp("faults"))
+    try:
+        client = w.new_client(max_retries=2)
+        for attempt in range(25):  # 5xx, 429 bursts, and replies lost after the write was committed
+            w.faults(seed=700 + attempt, error_rate=0.2, burst_429=2 if attempt % 3 == 0 else 0,
+                     drop_after_writes=attempt % 3)
+            w.apply(client=client, batch_size=5)
+            ledger = w.store.ledger(w.run_id)
+            if len(ledger) == len(w.ops) and {r.status for r in ledger.values()} == {"done"}:
+                break
+        else:
+            pytest.fail("no convergence under faults")
+        w.clear_faults()
+        assert final_state(w) == reference
+        assert {r.status for r in w.store.ledger(w.run_id).values()} == {"done"}
+    finally:
+        w.close()
