@@ -1,5 +1,6 @@
 # The two entry points: `make demo` (a whole sync of the bundled sandbox district) and `make test`.
-# Both create .venv on first use, pinned by requirements.txt + constraints.txt.
+# Both create .venv on first use, pinned by requirements-dev.txt (requirements.txt and the test tools)
+# + constraints.txt.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -8,10 +9,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo demo-interactive test lint venv clean
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "writeback needs Python 3.11")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 

@@ -436,6 +436,9 @@ def test_dockerfile_base_image_matches_the_pins():
             req = Requirement(line)
             pins[req.name.lower()] = req.specifier
     assert str(pins["apache-airflow"]) == f"=={airflow_version}", "Dockerfile FROM and requirements.txt disagree"
+    assert not {"pytest", "hypothesis", "playwright", "ruff"} & set(pins), "test tools belong in requirements-dev.txt"
+    dev = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+    assert re.search(r"^-r requirements\.txt$", dev, re.M) and re.search(r"^pytest==", dev, re.M)
     constraints = (ROOT / "constraints.txt").read_text(encoding="utf-8")
     assert re.search(rf"^apache-airflow=={re.escape(airflow_version)}\s*$", constraints, re.M)
 
@@ -449,6 +452,7 @@ def test_dockerfile_installs_the_pins_and_the_project():
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
     runs = [line for line in text.splitlines() if line.startswith("RUN ")]
     assert any(re.search(r"pip install --no-cache-dir -r \S*requirements\.txt -c \S*constraints\.txt", r) for r in runs)
+    assert not any("requirements-dev" in r for r in runs), "the image installs no test tools"
     assert any(re.search(r"pip install --no-cache-dir --no-deps ", r) for r in runs)
     copied = []
     for line in text.splitlines():
