@@ -423,6 +423,7 @@ class _FormBuilder:
                     updated = min(submitted + timedelta(seconds=rng.randint(600, 3 * 86400)), SESSION_END)
                 records.append((submitted, dcid, form, truth, updated))
                 t += timedelta(seconds=rng.randint(60, 900))
+            _move_household_together(records[-len(kids):])
 
         records.sort(key=lambda r: (r[0], r[1]))
         submissions, truth_subs = [], {}
@@ -444,6 +445,22 @@ class _FormBuilder:
                                 "submitted_at": _ts(submitted), "updated_at": _ts(updated), "fields": form})
             truth_subs[sid] = truth
         return submissions, {"submissions": truth_subs, "new_contacts": new_contacts}
+
+
+def _move_household_together(records: list[tuple]) -> None:
+    """A family that moved tells the school once per child: every sibling's form carries the new home
+    address, for the student and for the contacts who live with them (one form moving the parents while
+    the other keeps the old address would be a conflict no real family produces on purpose)."""
+    movers = [form for _, _, form, truth, _ in records if truth["scenario"] == "edited_address"]
+    if not movers:
+        return
+    new = {k: movers[0][f"home_{k}"] for k in ("street", "city", "state", "zip")}
+    for _, _, form, truth, _ in records:
+        form.update({f"home_{k}": v for k, v in new.items()})
+        for n in truth["contacts"]:
+            pre = f"contact{n}_"
+            if form.get(pre + "lives_with") == "Yes":
+                form.update({pre + k: v for k, v in new.items()})
 
 
 def build_submissions(district: dict, seed: int, submissions_share: float = 0.5) -> tuple[list, dict]:

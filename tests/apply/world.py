@@ -49,8 +49,8 @@ def coverage_choice(item, truth, today) -> tuple[str, dict] | None:
         return "unlink", {}
     if item.kind == "name_mismatch" and item.submission_id == "SUB-000007":
         return "same_person_update_name", {}  # a contact rename
-    if item.item_key == "SUB-000002:contact2:shared":
-        return "do_not_update", {}  # contact 5002 stays as it is
+    if item.kind == "shared_contact_change" and (item.payload or {}).get("person_id") == 5002:
+        return "do_not_update", {}  # contact 5002 stays as it is (on each sibling's form that changes it)
     if item.kind == "field_change":
         return "ignore", {}
     return None
