@@ -225,3 +225,8 @@ def test_two_forms_confirming_the_same_values_are_no_conflict():
                                                                   "Home": "415-555-0199"}))]
     plan, _ = plan_for(recs)
     assert items_of(plan, "conflicting_forms") == []
+
+
+def test_a_contact_the_family_removes_offers_no_value_choices():
+    gone = maria(phones=NEW_MOBILE, remove=True)
+    assert rows_of([record(ANA_NO, gone)]) == []

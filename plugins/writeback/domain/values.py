@@ -69,6 +69,8 @@ def value_rows(cp: ContactPlan, person: Person | None, changes: list[ValueChange
                protected_emails: set[str] = frozenset()) -> list[ValueRow]:
     """The values of one form contact a reviewer may decide on: the proposed changes, then the person's
     other phones, emails and current addresses (each may be removed)."""
+    if cp.submitted.remove:  # the family removes the contact: its values are not written either way
+        return []
     rows: list[ValueRow] = []
     paired: set[tuple[str, int]] = set()
     for c in changes:
@@ -82,7 +84,7 @@ def value_rows(cp: ContactPlan, person: Person | None, changes: list[ValueChange
             continue
         rows.append(ValueRow(ref=paired_ref(cp.slot, c), kind=c.kind, key=c.key, op=c.op, old=c.old, new=c.new,
                              target_id=c.target_id, options=options))
-    if person is None or cp.submitted.remove:
+    if person is None:
         return rows
     for phone in person.phones:
         if ("phone", phone.id) not in paired:
