@@ -235,6 +235,12 @@ def formal_names(first_token: str) -> frozenset[str]:
     return _GROUPS.get(first_token, frozenset({first_token}))
 
 
+def known_first_name(token: str) -> bool:
+    """True when a folded first-name token is in the nickname table, as a formal name or a nickname: only
+    two such tokens can be nickname-equivalent."""
+    return token in _GROUPS
+
+
 def nickname_equivalent(a: str, b: str) -> bool:
     """True when two folded first-name tokens are one name by the nickname table (Bill ~ William)."""
     return a != b and bool(formal_names(a) & formal_names(b))
