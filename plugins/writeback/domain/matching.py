@@ -67,15 +67,14 @@ from .names import (
     soundex,
     surname_parts,
 )
-from .normalize import (  # the NANP shortcut of phone_key, reused inline for a whole snapshot's phones
-    _NANP_CLEAN,
-    _NANP_REGIONS,
+from .normalize import (
     address_key,
     email_key,
     email_match_key,
     fold,
     phone_key,
     phone_match_key,
+    phone_match_keys,
 )
 
 WEIGHTS = {"first_name": 0.25, "last_name": 0.30, "email": 0.25, "phone": 0.20}
@@ -156,7 +155,7 @@ def person_keys(person: Person, region: str) -> PersonKeys:
     return PersonKeys(
         name=name_keys(person.first_name, person.last_name),
         emails=frozenset([k for e in emails if (k := email_match_key(e.address))]) if emails else _NO_KEYS,
-        phones=frozenset([k for k in _phone_keys([p.number for p in phones], region) if k]) if phones else _NO_KEYS,
+        phones=frozenset([k for k in phone_match_keys([p.number for p in phones], region) if k]) if phones else _NO_KEYS,
         addresses=_address_keys(person),
     )
 
@@ -506,16 +505,6 @@ def build_index(snapshot: Snapshot, region: str = "US") -> ContactIndex:
         return _build_index(snapshot, region)
 
 
-def _phone_keys(numbers: Iterable[str], region: str) -> list[str]:
-    """phone_match_key of each number; a clean North American number takes normalize's own shortcut inline
-    (the same regular expression, the same answer) instead of a cached call per number."""
-    if region not in _NANP_REGIONS:
-        return [phone_match_key(n, region) for n in numbers]
-    clean = _NANP_CLEAN.match
-    return [("+1" + "".join(m.groups())) if n and (m := clean(n)) else phone_match_key(n, region)
-            for n in numbers]
-
-
 def _build_index(snapshot: Snapshot, region: str) -> ContactIndex:
     index = ContactIndex(persons=snapshot.persons, region=region)
     pids = sorted(snapshot.persons)
@@ -527,7 +516,7 @@ def _build_index(snapshot: Snapshot, region: str) -> ContactIndex:
     # '' otherwise, so a submitted (valid) email finds exactly the persons whose match key equals it
     index.by_email = ExactIndex([email_key(e.address) for es in emails for e in es],
                                 np.repeat(pid_array, list(map(len, emails))).tolist())
-    index.by_phone = ExactIndex(_phone_keys([ph.number for ps in phones for ph in ps], region),
+    index.by_phone = ExactIndex(phone_match_keys([ph.number for ps in phones for ph in ps], region),
                                 np.repeat(pid_array, list(map(len, phones))).tolist())
     index.blocks = NameBlocks(pids, list(firsts), list(lasts))
     for link in snapshot.links:
