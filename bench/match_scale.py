@@ -14,7 +14,7 @@ Per size, from cold caches (every memoised key and comparison is forgotten first
 matching time (wall and CPU) of the DAG's path (`build_index` + `match_contacts`, the batch
 `match_records` uses); pairs proposed by blocking, distinct name pairs the vectorised name test checked,
 pairs the full scorer scored; candidate recall and certain precision against the known truth. At the
-largest size also: `match_contact` one contact at a time (the `writeback match` path), the peak memory
+largest size also: `match_contact` one contact at a time (the single-contact path), the peak memory
 of index + matching (tracemalloc, a separate run), and an all-pairs baseline in this process:
 `rapidfuzz.process.cdist` over every (incoming, existing) pair with the rapidfuzz comparisons our
 scorer makes for a pair of one-word names that do not match -- Jaro-Winkler and OSA (the one-letter
@@ -52,6 +52,7 @@ from sandbox.generator.district import NamePools, format_phone, phone_digits  # 
 from sandbox.generator.forms import make_typo  # noqa: E402
 from sandbox.generator.tables import NICKNAMES  # noqa: E402
 from writeback.domain import matching  # noqa: E402
+from writeback.domain.match_index import MatchStats  # noqa: E402
 from writeback.domain.matching import (  # noqa: E402
     build_index,
     clear_caches,
@@ -73,7 +74,7 @@ from writeback.domain.models import (  # noqa: E402
 from writeback.domain.normalize import phone_key  # noqa: E402
 
 TODAY = dt.date(2026, 8, 1)
-NOBODY = Student(dcid=0, student_number="")  # matching outside any student: the `writeback match` path
+NOBODY = Student(dcid=0, student_number="")  # matching outside any student, as `writeback match` does
 
 
 def _fold(text: str) -> str:
@@ -164,7 +165,7 @@ def run_size(persons: list[Person], incoming: list[tuple[SubmittedContact, int |
             "results": [m.model_dump() for m in results[:2000]]}
 
 
-def _stats(persons: list[Person], incoming: list[tuple[SubmittedContact, int | None]]) -> matching.MatchStats:
+def _stats(persons: list[Person], incoming: list[tuple[SubmittedContact, int | None]]) -> MatchStats:
     index = build_index(Snapshot(persons={p.id: p for p in persons}))
     match_contacts([("S", c, NOBODY) for c, _ in incoming], index, TODAY)
     return index.stats
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     ours, ours_cpu = big["total_s"], big["total_cpu"]
     wall, cpu, single = one_at_a_time(persons[:sizes[-1]], incoming)
     same = [m.model_dump() for m in single[:2000]] == big["results"]
-    print(f"one contact at a time (match_contact, the `writeback match` path) at {sizes[-1]:,}: index + match "
+    print(f"one contact at a time (match_contact, the single-contact path) at {sizes[-1]:,}: index + match "
           f"{wall:.2f}s wall ({cpu:.2f}s CPU); first 2,000 results identical to the batch: {'yes' if same else 'NO'}")
     peak = peak_memory(persons[:sizes[-1]], incoming)
     print(f"peak memory (tracemalloc) of the index over {sizes[-1]:,} persons + matching {n_in:,} contacts: "

@@ -13,14 +13,12 @@ from hypothesis import strategies as st
 
 from tests.unit.builders import ANA, LUIS, MIA, TODAY, contact, district, jose, maria
 from writeback.domain import matching
+from writeback.domain.match_index import ExactIndex, NameBlocks, distinct_values
+from writeback.domain.match_keys import block_keys
 from writeback.domain.matching import (
-    ExactIndex,
     MatchThresholds,
-    NameBlocks,
-    _distinct,
     _name_worth_scoring,
     _names_worth_scoring,
-    block_keys,
     build_index,
     candidate_ids,
     clear_caches,
@@ -124,10 +122,10 @@ def test_distinct_is_numpys_unique():
     for values in (rng.integers(0, 50, 1000), rng.integers(0, 1 << 40, 500), np.zeros(0, dtype=np.int64),
                    np.array([7], dtype=np.int64)):
         values = values.astype(np.int64)
-        got, back = _distinct(values, inverse=True)
+        got, back = distinct_values(values, inverse=True)
         want, want_back = np.unique(values, return_inverse=True)
         assert got.tolist() == want.tolist() and back.tolist() == want_back.ravel().tolist()
-        assert _distinct(values).tolist() == want.tolist()
+        assert distinct_values(values).tolist() == want.tolist()
 
 
 def _items(snapshot: Snapshot) -> list:

@@ -34,19 +34,26 @@ only reordered its contacts and another slot of the same form matched that perso
 from __future__ import annotations
 
 import datetime as dt
-import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from operator import attrgetter
 
 import numpy as np
 from pydantic import Field, model_validator
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler
 
+from .match_index import (
+    ContactIndex,
+    NameBlocks,
+    Spellings,
+    build_index,
+    clear_index_caches,
+    distinct_values,
+    paused_gc,
+)
+from .match_keys import NameKeys, PersonKeys, clear_key_caches, contact_keys, name_keys, person_keys
 from .models import (
     Candidate,
     ContactMatch,
@@ -61,20 +68,14 @@ from .models import (
 )
 from .names import (
     distinct_given_names,
-    formal_names,
-    known_first_name,
     nickname_equivalent,
     soundex,
     surname_parts,
 )
 from .normalize import (
-    address_key,
-    email_key,
     email_match_key,
     fold,
     phone_key,
-    phone_match_key,
-    phone_match_keys,
 )
 
 WEIGHTS = {"first_name": 0.25, "last_name": 0.30, "email": 0.25, "phone": 0.20}
@@ -107,429 +108,9 @@ class MatchThresholds(Model):
 DEFAULT_THRESHOLDS = MatchThresholds()
 
 
-# ---------------------------------------------------------------- comparison keys
-
-
-@dataclass(frozen=True, slots=True)
-class NameKeys:
-    first_tokens: tuple[str, ...]
-    first_joined: str
-    last_tokens: tuple[str, ...]
-    last_joined: str
-    last_parts: tuple[str, ...]
-    full: str
-
-
-@lru_cache(maxsize=1 << 18)
-def name_keys(first: str, last: str) -> NameKeys:
-    ft, fj = _first_keys(first)
-    lt, lj, parts = _last_keys(last)
-    return NameKeys(ft, fj, lt, lj, parts, " ".join(ft + lt))
-
-
-@lru_cache(maxsize=1 << 16)  # a district has far fewer distinct first names and surnames than names
-def _first_keys(first: str) -> tuple[tuple[str, ...], str]:
-    ft = tuple(fold(first).split())
-    return ft, "".join(ft)
-
-
-@lru_cache(maxsize=1 << 16)
-def _last_keys(last: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
-    lt = tuple(fold(last).split())
-    return lt, "".join(lt), surname_parts(" ".join(lt))
-
-
-@dataclass(frozen=True, slots=True)
-class PersonKeys:
-    name: NameKeys
-    emails: frozenset[str]
-    phones: frozenset[str]
-    addresses: frozenset[str]
-
-
-_NO_KEYS: frozenset[str] = frozenset()
-
-
-def person_keys(person: Person, region: str) -> PersonKeys:
-    emails, phones = person.emails, person.phones
-    return PersonKeys(
-        name=name_keys(person.first_name, person.last_name),
-        emails=frozenset([k for e in emails if (k := email_match_key(e.address))]) if emails else _NO_KEYS,
-        phones=frozenset([k for k in phone_match_keys([p.number for p in phones], region) if k]) if phones else _NO_KEYS,
-        addresses=_address_keys(person),
-    )
-
-
-def _address_keys(person: Person) -> frozenset[str]:
-    addresses = person.addresses
-    return frozenset([address_key(a.street, a.postal_code, a.unit) for a in addresses
-                      if a.street and not a.end_date]) if addresses else _NO_KEYS
-
-
-def contact_keys(contact: SubmittedContact, region: str) -> PersonKeys:
-    phones = set()
-    for p in contact.phones:
-        key = phone_match_key(p.e164 or p.number, region)
-        if key:
-            phones.add(key)
-    a = contact.address
-    return PersonKeys(
-        name=name_keys(contact.first_name, contact.last_name),
-        emails=frozenset({k} if (k := email_match_key(contact.email)) else ()),
-        phones=frozenset(phones),
-        addresses=frozenset({address_key(a.street, a.postal_code)} if a and a.street else ()),
-    )
-
-
-def _first_set(name: NameKeys) -> set[str]:
-    out: set[str] = set()
-    for tok in name.first_tokens:
-        out.add(tok)
-        out |= formal_names(tok)
-    return out
-
-
-def _last_set(name: NameKeys) -> set[str]:
-    return set(name.last_parts) | ({name.last_joined} if name.last_joined else set())
-
-
-@lru_cache(maxsize=1 << 18)
-def block_keys(name: NameKeys, swapped: bool = False) -> frozenset[str]:
-    """The name blocks a name falls in. Each pairs a surname part with a first name, so blocks stay small
-    and a one-letter typo in either name still shares one block with the right person. This is the
-    definition: the index (NameBlocks) holds the same blocks as integer keys."""
-    if swapped:
-        name = NameKeys(name.last_tokens, name.last_joined, name.first_tokens, name.first_joined,
-                        surname_parts(" ".join(name.first_tokens)), name.full)
-    firsts, lasts = _first_set(name), _last_set(name)
-    keys: set[str] = set()
-    for last in lasts:
-        sl = soundex(last)
-        for first in firsts:
-            keys.add(f"a|{sl}|{soundex(first)}")
-            keys.add(f"b|{last}|{first[:1]}")
-            keys.add(f"c|{first}|{last[:1]}")
-    return frozenset(keys)
-
-
-# ---------------------------------------------------------------- the index
-#
-# At district scale (10,000 submitted contacts against 200,000 persons) the blocking index and the cheap
-# name test are integer arrays, and a whole batch of contacts goes through them at once:
-# - the persons are grouped by *name* (the folded first and last name; many persons share one), and the
-#   names by their spellings: per distinct first name and per distinct surname the block components
-#   (Soundex codes, parts, initials) are made once, and a name's blocks are their product, made with numpy;
-# - a block is a sorted array of name ids; a batch's blocks are looked up with one `searchsorted`;
-# - the cheap name test (`_name_worth_scoring`) depends only on the pair of surnames and the pair of first
-#   names, so it is computed once per distinct pair of spellings in the batch (rapidfuzz `cpdist` over
-#   all of them at once for the Jaro-Winkler and OSA parts, Python only for compound names and nicknames);
-# - only the persons that pass it, plus those with the same email or phone and the family's, reach the
-#   full scorer (`_score`), and only candidates that make the list become pydantic objects.
-
-_TAG_A, _TAG_B, _TAG_C = 1 << 58, 2 << 58, 3 << 58  # block kinds, see block_keys
-_SHIFT = 29  # a block key is kind | last-side component << 29 | first-side component
 _SWAP_SIM = 0.9  # both crossed names at least this: first and last name swapped
 WORKERS = 1  # threads rapidfuzz may use for the batch comparisons (the rest of matching is one thread)
 _BATCH = 4096  # contacts that go through the arrays together (bounds the memory of one batch)
-
-
-@lru_cache(maxsize=1 << 16)
-def _first_components(tokens: tuple[str, ...]) -> tuple[set[str], set[str], set[str]]:
-    """(Soundex codes, initials, names) of a first name's tokens and the formal names they stand for."""
-    names = _first_set(NameKeys(tokens, "", (), "", (), ""))
-    return {soundex(x) for x in names}, {x[:1] for x in names}, names
-
-
-@lru_cache(maxsize=1 << 16)
-def _last_components(tokens: tuple[str, ...]) -> tuple[set[str], set[str], set[str]]:
-    """(Soundex codes, parts, initials) of a surname's tokens: its parts without particles and the whole."""
-    lasts = _last_set(NameKeys((), "", tokens, "".join(tokens), surname_parts(" ".join(tokens)), ""))
-    return {soundex(x) for x in lasts}, lasts, {x[:1] for x in lasts}
-
-
-def _cross(tag: int, n_last: np.ndarray, n_first: np.ndarray, last_csr: tuple[np.ndarray, np.ndarray],
-           first_csr: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(block keys, name ids): for every name, each of its surname's components with each of its first
-    name's components (one kind of block)."""
-    lptr, lval = last_csr
-    fptr, fval = first_csr
-    lstart, lcount = lptr[n_last], lptr[n_last + 1] - lptr[n_last]
-    fstart, fcount = fptr[n_first], fptr[n_first + 1] - fptr[n_first]
-    count = lcount * fcount
-    owner = np.repeat(np.arange(len(n_last), dtype=np.int64), count)
-    k = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
-    fc = fcount[owner]
-    keys = tag | (lval[lstart[owner] + k // fc] << _SHIFT) | fval[fstart[owner] + k % fc]
-    return keys, owner
-
-
-def _starts(sorted_values: np.ndarray) -> np.ndarray:
-    """True where a sorted array's value differs from the one before."""
-    out = np.ones(len(sorted_values), dtype=bool)
-    out[1:] = sorted_values[1:] != sorted_values[:-1]
-    return out
-
-
-def _distinct(values: np.ndarray, inverse: bool = False):
-    """np.unique by sorting (numpy's default hash-based unique is ~15x slower on these int64 arrays):
-    the sorted distinct values, and with inverse=True also each value's index among them."""
-    if not inverse:
-        ordered = np.sort(values)
-        return ordered[_starts(ordered)]
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    new = _starts(ordered)
-    back = np.empty(len(values), dtype=np.int64)
-    back[order] = np.cumsum(new) - 1
-    return ordered[new], back
-
-
-def _csr(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    ptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum([len(r) for r in rows])
-    val = np.fromiter((x for r in rows for x in r), dtype=np.int64, count=int(ptr[-1]))
-    return ptr, val
-
-
-def _expand(ptr: np.ndarray, rows: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(owner, position) for every element of CSR row rows[i], owned by owners[i]."""
-    start, count = ptr[rows], ptr[rows + 1] - ptr[rows]
-    total = int(count.sum())
-    pos = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count - start, count)
-    return np.repeat(owners, count), pos
-
-
-class Spellings:
-    """Distinct first names (or surnames) as folded tokens, with what the vectorised name test reads of
-    each as arrays: the tokens joined, one token or not, its length, a name of the nickname table or not."""
-
-    def __init__(self, tokens: list[tuple[str, ...]]) -> None:
-        self.tokens = tokens
-        self.joined = np.array(["".join(t) for t in tokens], dtype=object)
-        self.single = np.array([len(t) == 1 for t in tokens], dtype=bool)
-        self.length = np.array([len(j) for j in self.joined.tolist()], dtype=np.int64)
-        self.known = np.array([len(t) == 1 and known_first_name(t[0]) for t in tokens], dtype=bool)
-
-
-class NameBlocks:
-    """The name blocks of a set of persons as arrays; see block_keys for what a block is."""
-
-    def __init__(self, pids: list[int], firsts: list[str], lasts: list[str]) -> None:
-        self.ids: dict[str, int] = {}  # component string -> int
-        self.first_tokens: list[tuple[str, ...]] = []  # by first-name id (folded spelling)
-        self.last_tokens: list[tuple[str, ...]] = []  # by surname id
-        self._query_keys: dict[tuple[tuple[str, ...], tuple[str, ...]], list[int]] = {}
-        self._first_side: dict[tuple[str, ...], tuple[list[int], ...]] = {}
-        self._last_side: dict[tuple[str, ...], tuple[list[int], ...]] = {}
-        p_first = self._spellings(firsts, self.first_tokens)
-        p_last = self._spellings(lasts, self.last_tokens)
-        n_firsts, n_lasts = len(self.first_tokens), len(self.last_tokens)
-        self.firsts = Spellings(self.first_tokens)
-        self.lasts = Spellings(self.last_tokens)
-        # names: distinct (first, last) spellings; the persons of each, by person id
-        names, of_person = _distinct(p_first * max(n_lasts, 1) + p_last, inverse=True)
-        self.name_first = names // max(n_lasts, 1)
-        self.name_last = names % max(n_lasts, 1)
-        order = np.argsort(of_person, kind="stable")
-        self.person_ids = np.asarray(pids, dtype=np.int64)[order]
-        self.name_ptr = np.zeros(len(names) + 1, dtype=np.int64)
-        self.name_ptr[1:] = np.cumsum(np.bincount(of_person, minlength=len(names)))
-        # block components per spelling, then every name's blocks
-        fa, fb, fc = zip(*(self._intern(_first_components(t)) for t in self.first_tokens), strict=True) \
-            if n_firsts else ((), (), ())
-        la, lb, lc = zip(*(self._intern(_last_components(t)) for t in self.last_tokens), strict=True) \
-            if n_lasts else ((), (), ())
-        parts = [_cross(tag, self.name_last, self.name_first, _csr(list(lcomp)), _csr(list(fcomp)))
-                 for tag, lcomp, fcomp in ((_TAG_A, la, fa), (_TAG_B, lb, fb), (_TAG_C, lc, fc))]
-        keys = np.concatenate([k for k, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
-        owners = np.concatenate([o for _, o in parts]) if parts else np.zeros(0, dtype=np.int64)
-        order = np.lexsort((owners, keys))
-        keys, self.block_names = keys[order], owners[order]
-        first_at = np.flatnonzero(_starts(keys))  # keys are sorted
-        self.block_keys = keys[first_at]
-        self.block_ptr = np.append(first_at, len(keys)).astype(np.int64)
-
-    @staticmethod
-    def _spellings(raw: list[str], table: list[tuple[str, ...]]) -> np.ndarray:
-        """Id of each raw name's folded spelling (table gets the distinct spellings' tokens)."""
-        distinct = {s: n for n, s in enumerate(dict.fromkeys(raw))}
-        of_raw = list(map(distinct.__getitem__, raw))
-        folded: dict[tuple[str, ...], int] = {}
-        spelling = []
-        for s in distinct:
-            tokens = tuple(fold(s).split())
-            sid = folded.get(tokens)
-            if sid is None:
-                sid = folded[tokens] = len(table)
-                table.append(tokens)
-            spelling.append(sid)
-        return np.asarray(spelling, dtype=np.int64)[np.asarray(of_raw, dtype=np.int64)] if raw \
-            else np.zeros(0, dtype=np.int64)
-
-    def _intern(self, comps: tuple[set[str], ...]) -> list[list[int]]:
-        ids = self.ids
-        return [sorted(ids.setdefault(s, len(ids)) for s in comp) for comp in comps]
-
-    def query_keys(self, name: NameKeys) -> list[int]:
-        """The block keys of a submitted name, straight and with first and last name swapped (only those
-        whose components occur among the persons: no other block exists)."""
-        key = (name.first_tokens, name.last_tokens)
-        got = self._query_keys.get(key)
-        if got is None:
-            out: set[int] = set()
-            for ft, lt in ((name.first_tokens, name.last_tokens), (name.last_tokens, name.first_tokens)):
-                fa, fb, fc = self._first_ids(ft)
-                la, lb, lc = self._last_ids(lt)
-                out.update([x | y for x in la for y in fa])
-                out.update([x | y for x in lb for y in fb])
-                out.update([x | y for x in lc for y in fc])
-            got = self._query_keys[key] = list(out)
-        return got
-
-    def _first_ids(self, tokens: tuple[str, ...]) -> tuple[list[int], ...]:
-        """The first-side components of these tokens, as ids (those that occur among the persons)."""
-        got = self._first_side.get(tokens)
-        if got is None:
-            ids = self.ids
-            got = self._first_side[tokens] = tuple([ids[s] for s in comp if s in ids]
-                                                   for comp in _first_components(tokens))
-        return got
-
-    def _last_ids(self, tokens: tuple[str, ...]) -> tuple[list[int], ...]:
-        """The surname-side components of these tokens, as ids shifted into place and tagged by kind."""
-        got = self._last_side.get(tokens)
-        if got is None:
-            ids = self.ids
-            got = self._last_side[tokens] = tuple([tag | ids[s] << _SHIFT for s in comp if s in ids]
-                                                  for tag, comp in zip((_TAG_A, _TAG_B, _TAG_C),
-                                                                       _last_components(tokens), strict=True))
-        return got
-
-    def block_pairs(self, names: list[NameKeys]) -> tuple[np.ndarray, np.ndarray]:
-        """(query index, name id): every distinct pair of a submitted name and a person's name that share a
-        block, ordered by query then name."""
-        flat: list[int] = []
-        counts: list[int] = []
-        for n in names:
-            got = self.query_keys(n)
-            flat += got
-            counts.append(len(got))
-        keys = np.array(flat, dtype=np.int64)
-        owner = np.repeat(np.arange(len(names), dtype=np.int64), counts)
-        at = np.searchsorted(self.block_keys, keys)
-        hit = at < len(self.block_keys)
-        hit[hit] = self.block_keys[at[hit]] == keys[hit]
-        query, pos = _expand(self.block_ptr, at[hit], owner[hit])
-        n_names = max(len(self.name_first), 1)
-        pair = _distinct(query * n_names + self.block_names[pos])
-        return pair // n_names, pair % n_names
-
-    def persons_of(self, query: np.ndarray, name: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(query index, person id) for the persons of each (query, name) pair."""
-        owner, pos = _expand(self.name_ptr, name, query)
-        return owner, self.person_ids[pos]
-
-
-class ExactIndex:
-    """key -> persons, for keys nearly all of which belong to one person (emails, phones): the first person
-    of each key in one dict (one dict.setdefault per key), the few others in a second. Empty keys are not
-    indexed."""
-
-    __slots__ = ("first", "more")
-
-    def __init__(self, keys: list[str], pids: list[int]) -> None:
-        first: dict[str, int] = {}
-        put = first.setdefault
-        more: dict[str, list[int]] = {}
-        for key, pid in [(k, p) for k, p in zip(keys, pids, strict=True) if k and put(k, p) != p]:
-            more.setdefault(key, []).append(pid)
-        self.first, self.more = first, more
-
-    def get(self, key: str, default: Iterable[int] = ()) -> Iterable[int]:
-        pid = self.first.get(key)
-        if pid is None:
-            return default
-        more = self.more.get(key)
-        return [pid, *more] if more else (pid,)
-
-
-@dataclass
-class MatchStats:
-    """What blocking and scoring did (for benchmarks): counts summed over the calls of an index."""
-
-    contacts: int = 0
-    block_pairs: int = 0  # (contact, person) pairs proposed by a shared name block
-    name_pairs: int = 0  # distinct (contact, person's name) pairs the vectorised name test checked
-    value_pairs: int = 0  # (contact, person) pairs proposed by the same email or phone
-    scored: int = 0  # pairs the full scorer scored (name test passed, same email/phone, family)
-
-
-@dataclass
-class ContactIndex:
-    """Lookup tables over the snapshot's persons: exact email/phone, name blocks, links, households."""
-
-    persons: dict[int, Person]
-    region: str = "US"
-    addresses: dict[int, frozenset[str]] = field(default_factory=dict)  # address keys, made when first asked
-    by_email: ExactIndex = field(default_factory=lambda: ExactIndex([], []))  # email_key -> persons
-    by_phone: ExactIndex = field(default_factory=lambda: ExactIndex([], []))  # phone_match_key -> persons
-    blocks: NameBlocks = field(default_factory=lambda: NameBlocks([], [], []))
-    links_by_student: dict[int, list[StudentLink]] = field(default_factory=lambda: defaultdict(list))
-    links_by_person: dict[int, list[StudentLink]] = field(default_factory=lambda: defaultdict(list))
-    household: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))  # family -> dcids
-    stats: MatchStats = field(default_factory=MatchStats)
-
-    def addresses_of(self, pid: int) -> frozenset[str]:
-        """The person's current address keys (made when first asked)."""
-        keys = self.addresses.get(pid)
-        if keys is None:
-            keys = self.addresses[pid] = _address_keys(self.persons[pid])
-        return keys
-
-
-@contextmanager
-def paused_gc():
-    """Pause the cyclic garbage collector while millions of small, acyclic objects are made: its full
-    passes over a district-sized heap would otherwise cost more than the work (2x at 100k persons)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def build_index(snapshot: Snapshot, region: str = "US") -> ContactIndex:
-    with paused_gc():
-        return _build_index(snapshot, region)
-
-
-def _build_index(snapshot: Snapshot, region: str) -> ContactIndex:
-    index = ContactIndex(persons=snapshot.persons, region=region)
-    pids = sorted(snapshot.persons)
-    people = list(map(snapshot.persons.__getitem__, pids))
-    pid_array = np.asarray(pids, dtype=np.int64)
-    fields = list(map(attrgetter("first_name", "last_name", "emails", "phones"), people))
-    firsts, lasts, emails, phones = zip(*fields, strict=True) if fields else ((), (), (), ())
-    # emails by email_key: the match key of an address is its email_key when email-validator accepts it and
-    # '' otherwise, so a submitted (valid) email finds exactly the persons whose match key equals it
-    index.by_email = ExactIndex([email_key(e.address) for es in emails for e in es],
-                                np.repeat(pid_array, list(map(len, emails))).tolist())
-    index.by_phone = ExactIndex(phone_match_keys([ph.number for ps in phones for ph in ps], region),
-                                np.repeat(pid_array, list(map(len, phones))).tolist())
-    index.blocks = NameBlocks(pids, list(firsts), list(lasts))
-    for link in snapshot.links:
-        index.links_by_student[link.student_dcid].append(link)
-        index.links_by_person[link.person_id].append(link)
-    for links in index.links_by_student.values():
-        links.sort(key=lambda lk: (lk.sequence, lk.id))
-    for links in index.links_by_person.values():
-        links.sort(key=lambda lk: (lk.student_dcid, lk.id))
-    for student in snapshot.students.values():
-        if student.family_ident:
-            index.household[student.family_ident].add(student.dcid)
-    return index
 
 
 def fingerprint(student_number: str, contact: SubmittedContact) -> str:
@@ -738,7 +319,7 @@ def _per_distinct(left: np.ndarray, right: np.ndarray, n_right: int, test) -> np
     (the distinct pairs) and returns a bool array."""
     if not len(left):
         return np.zeros(0, dtype=bool)
-    pairs, back = _distinct(left * n_right + right, inverse=True)
+    pairs, back = distinct_values(left * n_right + right, inverse=True)
     return test(pairs // n_right, pairs % n_right)[back]
 
 
@@ -1015,8 +596,9 @@ def _certain(scored: list[_Scored], linked: dict[int, StudentLink], t: MatchThre
 def clear_caches() -> None:
     """Forget every memoised key and name comparison of matching (and of the normalisers it uses): for
     benchmarks that time a cold start."""
-    for cached in (name_keys, _first_keys, _last_keys, block_keys, _first_components, _last_components, _first_sim,
-                   _last_sim, _surname_parts, soundex, fold, phone_key, email_match_key):
+    clear_key_caches()
+    clear_index_caches()
+    for cached in (_first_sim, _last_sim, _surname_parts, soundex, fold, phone_key, email_match_key):
         cached.cache_clear()
 
 
