@@ -181,3 +181,28 @@ def test_query_errors(ps: Client) -> None:
     assert ps.post("/ws/schema/query/com.example.nope", json={}).status_code == 404
     assert ps.post("/ws/schema/query/com.writeback.snapshot.contacts", json=[1]).status_code == 400
     assert ps.post("/ws/schema/query/com.writeback.snapshot.contacts", params={"page": 0}).status_code == 400
+
+
+def test_named_query_pages_after_a_write_are_what_offset_paging_gives() -> None:
+    """Pages are served by keyset (where the previous page ended); a write voids the remembered ends."""
+    handle = start(max_page_size=3)
+    try:
+        ps = Client(handle.url)
+        name = "com.writeback.snapshot.links"
+
+        def page(n: int) -> list[dict[str, Any]]:
+            return ps.post(f"/ws/schema/query/{name}", params={"page": n, "pagesize": 3}, json={}).json()["record"]
+
+        rows = ps.post(f"/ws/schema/query/{name}", params={"pagesize": 0}, json={}).json()["record"]
+        assert page(1) + page(2) + page(3) == rows[:9]
+        assert page(3) == rows[6:9]  # again, and without reading page 2 first
+        first = rows[0]
+        r = ps.request("DELETE", f"/ws/contacts/{first['studentcontactassoc.personid']}/students/"
+                                 f"{first['studentcontactassoc.studentcontactassocid']}")
+        assert r.status_code in (200, 204), r.text
+        after = ps.post(f"/ws/schema/query/{name}", params={"pagesize": 0}, json={}).json()["record"]
+        assert len(after) < len(rows)
+        assert page(2) == after[3:6]  # not the rows after page 1's old end
+        assert page(1) + page(2) + page(3) == after[:9]
+    finally:
+        handle.stop()
