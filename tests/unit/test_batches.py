@@ -25,3 +25,20 @@ def test_a_new_parent_named_by_two_families_joins_their_batches():
 def test_independent_students_pack_up_to_the_size():
     plan, _ = plan_for([record(ANA_NO), record(MIA_NO)])
     assert [len(b) for b in student_batches(plan, size=10)] == [2]
+
+
+def test_only_candidates_a_reviewer_can_choose_join_batches():
+    from writeback.domain.models import Candidate, MatchClass
+
+    plan, _ = plan_for([record(ANA_NO, maria()), record(MIA_NO)])
+    ana = next(sp for sp in plan.students if sp.student_number == ANA_NO)
+    mia = next(sp for sp in plan.students if sp.student_number == MIA_NO)
+    cp = ana.contacts[0]
+    other = Candidate.model_construct(person_id=77777, score=0.5, match_class=MatchClass.POSSIBLE, reasons=[])
+    mia.existing_links = [ana.existing_links[0].model_copy(update={"person_id": 77777, "link_id": 99999})]
+    cp.candidates = [*cp.candidates, other]
+    cp.match_class, cp.flags = MatchClass.CERTAIN, []
+    assert sorted(map(sorted, student_batches(plan, size=1))) == [[ANA_NO], [MIA_NO]], \
+        "a certain match writes its own person only: its other candidates do not tie Ana to Mia"
+    cp.match_class = MatchClass.POSSIBLE
+    assert student_batches(plan, size=1) == [[ANA_NO, MIA_NO]], "a possible match may be confirmed as 77777"

@@ -22,7 +22,10 @@ def _people(sp) -> set[str]:
             refs.add(f"p:{cp.person_id}")
         if cp.match_class != MatchClass.CERTAIN and cp.new_key:
             refs.add(f"new:{cp.new_key}")
-        refs.update(f"p:{c.person_id}" for c in cp.candidates)  # a reviewer may confirm any candidate
+        if cp.match_class != MatchClass.CERTAIN or "name_mismatch" in cp.flags:
+            # a reviewer may confirm any candidate. A certain match writes only its own person (the other
+            # candidates of a certain match chained thousands of students into one batch at 50,000)
+            refs.update(f"p:{c.person_id}" for c in cp.candidates)
     refs.update(f"p:{lk.person_id}" for lk in sp.existing_links)
     return refs
 
