@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,6 +157,49 @@ def current_order(client: Any, dcid: int) -> list[tuple[int, int, int]]:
     return sorted(rows)
 
 
+def _longest_increasing(seq: list[int]) -> set[int]:
+    """Indexes into `seq` of one longest strictly increasing subsequence."""
+    import bisect
+
+    tails: list[int] = []  # value ending the best run of each length
+    tail_at: list[int] = []  # index of that value
+    back: list[int] = [-1] * len(seq)
+    for i, x in enumerate(seq):
+        k = bisect.bisect_left(tails, x)
+        if k:
+            back[i] = tail_at[k - 1]
+        tails[k:k + 1] = [x]
+        tail_at[k:k + 1] = [i]
+    out, i = set(), tail_at[-1] if tail_at else -1
+    while i >= 0:
+        out.add(i)
+        i = back[i]
+    return out
+
+
+def order_moves(current: list[tuple[int, int]], wanted: list[int]) -> list[tuple[int, int, int]]:
+    """The fewest link moves (person id, link id, new 1-based place) that turn `current` [(person id, link
+    id)] into `wanted` first, then the other links in their current order. A move puts one link at a place
+    and shifts the others (PowerSchool keeps 1..n), so the links already in the wanted relative order (a
+    longest increasing run) stay and each other link is moved once, right after its predecessor."""
+    rank = {pid: i for i, pid in enumerate(wanted)}
+    others = [pid for pid, _ in current if pid not in rank]
+    rank.update({pid: len(wanted) + i for i, pid in enumerate(others)})
+    target = sorted((pid for pid, _ in current), key=rank.__getitem__)
+    keep = _longest_increasing([rank[pid] for pid, _ in current])
+    state = list(current)
+    moves = []
+    for pid in sorted((pid for i, (pid, _) in enumerate(current) if i not in keep), key=rank.__getitem__):
+        link = state.pop(next(i for i, (p, _) in enumerate(state) if p == pid))
+        r = rank[pid]
+        place = 0 if r == 0 else next(i for i, (p, _) in enumerate(state) if p == target[r - 1]) + 1
+        state.insert(place, link)
+        moves.append((pid, link[1], place + 1))
+    if [p for p, _ in state] != target:  # cannot happen; the read-back would refuse it anyway
+        raise AssertionError(f"contact order moves do not reach {target}")
+    return moves
+
+
 def details_overlap(details: list[dict[str, Any]], detail_id: int | None, start: str, end: str) -> dict | None:
     """The first other detail of a link whose inclusive date range overlaps start..end (empty = open)."""
     a = (start or "0000-00-00", end or "9999-99-99")
@@ -185,7 +228,7 @@ class Applier:
     """Executes operations for one run. `client` is a PowerSchoolClient."""
 
     def __init__(self, client: Any, store: Store, run_id: str, snapshot: Snapshot, reviewer_of: dict[str, str],
-                 concurrency: int = 1):
+                 concurrency: int = 1, snapshot_person_ids: Callable[[], set[int]] | None = None):
         self.concurrency = max(1, concurrency)  # independent groups of contacts applied at once
         self._local = threading.local()
         self._outcomes: list[ApplyOutcome] = []
@@ -194,6 +237,9 @@ class Applier:
         self.store = store
         self.run_id = run_id
         self.snapshot = snapshot
+        # every person of the district at the snapshot (the snapshot given may be a slice): read only to
+        # look for a contact whose create lost its reply
+        self._snapshot_person_ids = snapshot_person_ids or (lambda: set(snapshot.persons))
         self.reviewer_of = reviewer_of  # op key -> who approved it (for the audit)
         self.ledger = store.ledger(run_id)
         self.links: dict[tuple[int, int], int] = {(lk.person_id, lk.student_dcid): lk.id for lk in snapshot.links}
@@ -230,7 +276,7 @@ class Applier:
         kind, _, value = (ref or "").partition(":")
         if kind == "p":
             return int(value)
-        row = self.store.ledger(self.run_id).get(f"create:{value}")
+        row = self.store.ledger_row(self.run_id, f"create:{value}")
         if row is None or row.result_id is None or row.status != "done":
             raise PowerSchoolError(0, f"contact {value} was not created", "", "")
         return row.result_id
@@ -494,7 +540,7 @@ class Applier:
         return pid
 
     def _find_created(self, op: WriteOp) -> int | None:
-        known = set(self.snapshot.persons)
+        known = self._snapshot_person_ids()
         for row in self.client.iter_powerquery("com.writeback.snapshot.contacts"):
             pid = int(row["person.id"])
             if pid not in known and (row.get("person.firstname"), row.get("person.lastname")) == (
@@ -697,11 +743,10 @@ class Applier:
         return self.links[(pid, dcid)]
 
     def _snapshot_detail(self, detail_id: int | None):
-        for lk in self.snapshot.links:
-            for d in lk.details:
-                if d.id == detail_id:
-                    return d
-        return None
+        details = getattr(self, "_details_by_id", None)
+        if details is None:  # built once: a scan of every link per detail op was quadratic
+            details = self._details_by_id = {d.id: d for lk in self.snapshot.links for d in lk.details}
+        return details.get(detail_id)
 
     def _op_detail_update(self, op: WriteOp) -> int:
         pid = self._person_id(op.person_ref)
@@ -841,11 +886,11 @@ class Applier:
         before = current_order(self.client, op.student_dcid)
         linked = {pid for _, pid, _ in before}
         refs = {ref: self._person_id(ref) for ref in op.values["order"]}
-        ledger = self.store.ledger(self.run_id)
         for ref, pid in refs.items():
             if pid in linked:
                 continue
-            link_op = ledger.get(f"link:{ref}:{op.student_dcid}")
+            # one row, not the run's whole ledger per order op (that made cleanup quadratic)
+            link_op = self.store.ledger_row(self.run_id, f"link:{ref}:{op.student_dcid}")
             if link_op is not None and link_op.status != "done":  # its link is not made yet: try again later
                 raise PowerSchoolError(0, f"the contact order waits for the link of {ref} (not made yet)", "", "")
             raise StaleWrite(op.key, {"order": (f"{ref} linked", f"{ref} not linked")},
@@ -859,16 +904,8 @@ class Applier:
         self._prior[op.key] = {"order": [[seq, pid, lid] for seq, pid, lid in before]}
         # A move puts the link at that place and shifts the others (PowerSchool keeps 1..n), so the
         # order is followed locally instead of re-read after every move; the read-back below checks it.
-        current = [(p, lid) for _, p, lid in before]
-        for position, pid in enumerate(wanted, start=1):
-            if position - 1 < len(current) and current[position - 1][0] == pid:
-                continue
-            index = next((i for i, (p, _) in enumerate(current) if p == pid), None)
-            if index is None:
-                continue
-            moved = current.pop(index)
-            current.insert(position - 1, moved)
-            self.client.update_link(pid, moved[1], {"sequence": position})
+        for pid, link_id, position in order_moves([(p, lid) for _, p, lid in before], wanted):
+            self.client.update_link(pid, link_id, {"sequence": position})
             writes += 1
         after = current_order(self.client, op.student_dcid)
         sequences = [seq for seq, _, _ in after]

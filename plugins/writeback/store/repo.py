@@ -311,6 +311,11 @@ class Store:
         with self._sessions() as s:
             return {r.op_key: r for r in s.scalars(select(LedgerRow).where(LedgerRow.run_id == run_id))}
 
+    def ledger_row(self, run_id: str, op_key: str) -> LedgerRow | None:
+        """One ledger row (the unique index on run and key): what a single lookup needs, not the run's ledger."""
+        with self._sessions() as s:
+            return s.scalar(select(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.op_key == op_key))
+
     def ledger_begin(self, run_id: str, op_key: str, kind: str) -> LedgerRow:
         with self._sessions.begin() as s:
             row = s.scalar(select(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.op_key == op_key))
