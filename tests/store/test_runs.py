@@ -133,6 +133,11 @@ def test_get_data_text_is_the_document_as_json_a_model_parses(store: Store):
                         persons={5001: Person(id=5001, first_name="Ana", last_name="López")})
     store.put_data("run-1", "snapshot", snapshot.model_dump(mode="json"))
     assert Snapshot.model_validate_json(store.get_data_text("run-1", "snapshot")) == snapshot
+    store.put_data_text("run-1", "snapshot", snapshot.model_dump_json())  # replaces, as put_data does
+    assert store.get_data("run-1", "snapshot") == snapshot.model_dump(mode="json")
+    assert Snapshot.model_validate_json(store.get_data_text("run-1", "snapshot")) == snapshot
+    store.put_data_text("run-1", "fresh", json.dumps(doc))
+    assert store.get_data("run-1", "fresh") == doc
 
 
 def test_run_data_needs_an_existing_run(store: Store):

@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from ..config import DistrictConfig
 from ..domain.batches import student_batches
 from ..domain.envelope import read_envelope
@@ -21,7 +23,8 @@ from ..domain.models import ContactMatch, FormRecord, MatchClass, Plan, RecordPr
 from ..domain.plan import build_plan
 from ..domain.resolve import ops_hash, plan_hash, resolve
 from ..store import Store
-from .apply import Applier
+from .apply import Applier, ApplyOutcome
+from .slices import snapshot_slice, sub_plan
 from .snapshot import read_snapshot
 
 log = logging.getLogger(__name__)
@@ -64,16 +67,22 @@ class RunContext:
         return self.district.phone_region
 
     def snapshot(self) -> Snapshot:
-        data = self.store.get_data(self.run_id, "snapshot")
+        data = self.store.get_data_text(self.run_id, "snapshot")
         if data is None:
             raise RuntimeError(f"run {self.run_id} has no snapshot yet; run extract_snapshot first")
-        return Snapshot.model_validate(data)
+        return Snapshot.model_validate_json(data)
+
+    def plan_snapshot(self) -> Snapshot:
+        """The part of the snapshot the plan touches (`slices.py`); the whole one for a run planned before
+        the slice was kept."""
+        data = self.store.get_data_text(self.run_id, "snapshot_plan")
+        return Snapshot.model_validate_json(data) if data is not None else self.snapshot()
 
     def plan(self) -> Plan:
-        data = self.store.get_data(self.run_id, "plan")
+        data = self.store.get_data_text(self.run_id, "plan")
         if data is None:
             raise RuntimeError(f"run {self.run_id} has no plan yet; run build_plan first")
-        return Plan.model_validate(data)
+        return Plan.model_validate_json(data)
 
     def records(self) -> list[FormRecord]:
         return [FormRecord.model_validate(r.record) for r in self.store.submissions(self.run_id, status="valid")]
@@ -130,7 +139,7 @@ def extract_snapshot(ctx: RunContext, client: Any) -> dict[str, Any]:
     from ..powerschool.grants import snapshot_queries
 
     snapshot = read_snapshot(client, extension_targets, snapshot_queries(ctx.mapping))
-    ctx.store.put_data(ctx.run_id, "snapshot", snapshot.model_dump(mode="json"))
+    ctx.store.put_data_text(ctx.run_id, "snapshot", snapshot.model_dump_json())
     return ctx.counts("extract_snapshot", {"students": len(snapshot.students), "contacts": len(snapshot.persons),
                                            "links": len(snapshot.links),
                                            "portal_accounts": len(snapshot.portal_accounts)})
@@ -213,8 +222,16 @@ def build_run_plan(ctx: RunContext) -> dict[str, Any]:
         plan.review_items.insert(0, batch_item(plan, reasons))
     digest = plan_hash(plan)
     batches = student_batches(plan, ctx.district.apply.batch_students)
+    # what later tasks read instead of the whole district: the plan's slice, and each batch's own part
+    ctx.store.put_data_text(ctx.run_id, "snapshot_plan", snapshot_slice(snapshot, plan.students).model_dump_json())
+    for i, numbers in enumerate(batches):
+        part = sub_plan(plan, set(numbers))
+        ctx.store.put_data_text(ctx.run_id, f"batch:{i}", _BatchDoc(plan=part, snapshot=snapshot_slice(
+            snapshot, part.students)).model_dump_json())
+    ctx.store.put_data(ctx.run_id, "snapshot_person_ids", {"ids": sorted(snapshot.persons)})
+    del snapshot
     ctx.store.put_data(ctx.run_id, "batches", {"batches": batches})
-    ctx.store.put_data(ctx.run_id, "plan", plan.model_dump(mode="json"))
+    ctx.store.put_data_text(ctx.run_id, "plan", plan.model_dump_json())
     ctx.store.replace_review_items(ctx.run_id, plan.review_items, digest)
     ctx.store.update_run(ctx.run_id, plan_hash=digest, approved_hash=None, status="awaiting_review")
     return ctx.counts("build_plan", {"students": len(plan.students), "review_items": len(plan.review_items),
@@ -241,23 +258,65 @@ def approval_state(ctx: RunContext) -> dict[str, Any]:
     pending = ctx.store.pending_count(ctx.run_id)
     if pending:
         return {"pending": pending, "approved": False}
-    plan, snapshot = ctx.plan(), ctx.snapshot()
+    plan, snapshot = ctx.plan(), ctx.plan_snapshot()
     decisions = ctx.store.decisions(ctx.run_id)
     ops = resolve_run(ctx, plan, snapshot, decisions)
     digest = ops_hash(ops)
+    del snapshot
+    ctx.store.put_data(ctx.run_id, "approved_batches", _approve_batches(ctx, plan, ops, decisions, digest))
     ctx.store.update_run(ctx.run_id, approved_hash=digest, approved_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
                          status="approved")
     _remember_match_decisions(ctx, plan, decisions)
     return {"pending": 0, "approved": True, "writes_planned": len(ops)}
 
 
+def _approve_batches(ctx: RunContext, plan: Plan, ops: list, decisions, digest: str) -> dict[str, Any]:
+    """For each apply batch whose own part of the plan, against its own slice of the snapshot, resolves to
+    exactly its share of the approved writes: the hashes its apply task checks (`batch_ops`). A batch
+    that does not (or was planned before batches were kept) is applied from the whole plan."""
+    numbers = (ctx.store.get_data(ctx.run_id, "batches") or {"batches": []})["batches"]
+    out: dict[str, Any] = {"plan_hash": plan_hash(plan), "approved_hash": digest,
+                           "inputs": _inputs_digest(ctx, decisions), "batches": {}}
+    for i, batch in enumerate(numbers):
+        text = ctx.store.get_data_text(ctx.run_id, f"batch:{i}")
+        if text is None:
+            continue
+        doc = _BatchDoc.model_validate_json(text)
+        part, part_snapshot = doc.plan, doc.snapshot
+        students = set(batch)
+        share = [op for op in ops if op.student_number in students]
+        mine = resolve_run(ctx, part, part_snapshot, decisions)
+        if {sp.student_number for sp in part.students} == students and ops_hash(mine) == ops_hash(share):
+            out["batches"][str(i)] = {
+                "plan_hash": plan_hash(part),
+                "ops_hash": ops_hash([op for op in share if op.stage == "apply"]),
+                "cleanup_hash": ops_hash([op for op in share if op.stage == "cleanup"])}
+        else:
+            log.warning("apply batch %s does not resolve alone to its share of the writes; it will be applied "
+                        "from the whole plan", i)
+    return out
+
+
+def _inputs_digest(ctx: RunContext, decisions) -> str:
+    """A digest of everything besides the plan that resolving reads: the decisions and the reviewers'
+    orders and value choices. Unchanged since approval, a batch may be checked on its own."""
+    import hashlib
+    import json
+
+    doc = {"decisions": {k: d.model_dump(mode="json") for k, d in sorted(decisions.items())
+                         if not k.startswith("stale:")},  # stale-write items are not resolved
+           "order": ctx.store.data_by_prefix(ctx.run_id, "order:"),
+           "values": ctx.store.data_by_prefix(ctx.run_id, "values:")}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _remember_match_decisions(ctx: RunContext, plan: Plan, decisions) -> None:
+    contacts = {(sp.submission_id, cp.slot): cp.submitted for sp in plan.students for cp in sp.contacts}
     for item in plan.review_items:
         d = decisions.get(item.key)
         if d is None or item.kind not in {"possible_match", "name_mismatch"}:
             continue
-        submitted = next(cp.submitted for sp in plan.students if sp.submission_id == item.submission_id
-                         for cp in sp.contacts if cp.slot == item.slot)
+        submitted = contacts[(item.submission_id, item.slot)]
         fp = fingerprint(item.student_number, submitted)
         if d.choice.startswith("confirm:"):
             ctx.store.remember(ctx.district.name, fp, int(d.choice.split(":")[1]), "confirm", d.decided_by)
@@ -271,21 +330,65 @@ def _remember_match_decisions(ctx: RunContext, plan: Plan, decisions) -> None:
 
 def approved_ops(ctx: RunContext):
     run = ctx.store.get_run(ctx.run_id)
-    plan, snapshot = ctx.plan(), ctx.snapshot()
+    plan, snapshot = ctx.plan(), ctx.plan_snapshot()
     decisions = ctx.store.decisions(ctx.run_id)
     if run.plan_hash != plan_hash(plan):
         raise PlanChangedError(f"run {ctx.run_id}: the stored plan is not the one reviewers saw")
     ops = resolve_run(ctx, plan, snapshot, decisions)
     if run.approved_hash != ops_hash(ops):
         raise PlanChangedError(f"run {ctx.run_id}: the writes differ from what was approved; approve again")
+    return ops, snapshot, _reviewer_of(plan, ops, decisions)
+
+
+def _reviewer_of(plan: Plan, ops: list, decisions) -> dict[str, str]:
     reviewer_of_student: dict[str, str] = {}  # the first reviewer who decided an item of the student
     for item in plan.review_items:
         d = decisions.get(item.key)
         if d:
             reviewer_of_student.setdefault(item.student_number, d.decided_by)
-    reviewer_of = {op.key: reviewer_of_student[op.student_number] for op in ops
-                   if op.student_number in reviewer_of_student}
-    return ops, snapshot, reviewer_of
+    return {op.key: reviewer_of_student[op.student_number] for op in ops if op.student_number in reviewer_of_student}
+
+
+def _batch_entries(ctx: RunContext, decisions) -> dict[str, Any]:
+    """The approval's hashes of each batch that may be checked on its own: the run is approved as it is
+    now, and nothing resolving reads changed since (otherwise none: the whole run is checked, as before
+    there were batches)."""
+    run = ctx.store.get_run(ctx.run_id)
+    approved = ctx.store.get_data(ctx.run_id, "approved_batches") or {}
+    if (run.approved_hash is None or approved.get("approved_hash") != run.approved_hash
+            or approved.get("plan_hash") != run.plan_hash or approved.get("inputs") != _inputs_digest(ctx, decisions)):
+        return {}
+    return approved.get("batches") or {}
+
+
+def batch_ops(ctx: RunContext, batch: int, stage: str = "apply", entries: dict[str, Any] | None = None,
+              decisions=None):
+    """The approved writes of one batch at one stage, read and resolved from the batch's own part of the
+    plan and slice of the snapshot (never the whole district); checked against the hashes taken at
+    approval. Returns (ops, snapshot slice, reviewer of each op, the batch's plan)."""
+    if decisions is None:
+        decisions = ctx.store.decisions(ctx.run_id)
+    entry = (_batch_entries(ctx, decisions) if entries is None else entries).get(str(batch))
+    if entry is None:
+        ops, snapshot, reviewer_of = approved_ops(ctx)
+        batches = (ctx.store.get_data(ctx.run_id, "batches") or {"batches": []})["batches"]
+        students = set(batches[batch]) if batch < len(batches) else set()
+        part = sub_plan(ctx.plan(), students)
+        return [op for op in ops if op.stage == stage and op.student_number in students], snapshot, reviewer_of, part
+    text = ctx.store.get_data_text(ctx.run_id, f"batch:{batch}")
+    doc = _BatchDoc.model_validate_json(text) if text else _BatchDoc()
+    part, snapshot = doc.plan, doc.snapshot
+    if plan_hash(part) != entry["plan_hash"]:
+        raise PlanChangedError(f"run {ctx.run_id}: the stored plan of batch {batch} is not the one reviewers saw")
+    ops = [op for op in resolve_run(ctx, part, snapshot, decisions) if op.stage == stage]
+    if ops_hash(ops) != entry["ops_hash" if stage == "apply" else f"{stage}_hash"]:
+        raise PlanChangedError(f"run {ctx.run_id}: the writes differ from what was approved; approve again")
+    return ops, snapshot, _reviewer_of(part, ops, decisions), part
+
+
+class _BatchDoc(BaseModel):
+    plan: Plan = Field(default_factory=Plan)
+    snapshot: Snapshot = Field(default_factory=Snapshot)
 
 
 def batch_ids(ctx: RunContext) -> list[int]:
@@ -298,14 +401,18 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
     name = stage if batch is None else f"{stage}_batch_{batch}"
     if ctx.params.dry_run:
         return ctx.counts(name, {"dry_run": True, "writes": 0})
-    ops, snapshot, reviewer_of = approved_ops(ctx)
-    mine = [op for op in ops if op.stage == stage]
-    if batch is not None:
-        batches = (ctx.store.get_data(ctx.run_id, "batches") or {"batches": []})["batches"]
-        students = set(batches[batch]) if batch < len(batches) else set()
-        mine = [op for op in mine if op.student_number in students]
+    if batch is not None and stage == "apply":
+        mine, snapshot, reviewer_of, _ = batch_ops(ctx, batch)
+    else:
+        ops, snapshot, reviewer_of = approved_ops(ctx)
+        mine = [op for op in ops if op.stage == stage]
+        if batch is not None:
+            batches = (ctx.store.get_data(ctx.run_id, "batches") or {"batches": []})["batches"]
+            students = set(batches[batch]) if batch < len(batches) else set()
+            mine = [op for op in mine if op.student_number in students]
     applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
-                      concurrency=ctx.district.apply.concurrency)
+                      concurrency=ctx.district.apply.concurrency,
+                      snapshot_person_ids=lambda: _snapshot_person_ids(ctx))
     outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
     ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not (outcome.failed or outcome.stale) else f"{stage}_partial")
     # a retried task (or a retry_run_id run) adds to the writes of the attempts before it
@@ -314,17 +421,54 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
     return ctx.counts(name, {"operations": len(mine), **outcome.as_counts(), "http_writes_total": total})
 
 
+def _snapshot_person_ids(ctx: RunContext) -> set[int]:
+    """Every person id of the run's whole snapshot (apply holds only a slice of it)."""
+    doc = ctx.store.get_data(ctx.run_id, "snapshot_person_ids")
+    return set(doc["ids"]) if doc is not None else set(ctx.snapshot().persons)
+
+
 def apply_plan(ctx: RunContext, client: Any, batch: int | None = None) -> dict[str, Any]:
     return _execute(ctx, client, "apply", batch)
 
 
+def _unused_contacts(plan: Plan) -> set[int]:
+    return {c.person_id for sp in plan.students for cp in sp.contacts for c in cp.candidates
+            if cp.submitted.remove is False and c.person_id != cp.person_id and cp.match_class != MatchClass.CERTAIN}
+
+
 def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
-    counts = _execute(ctx, client, "cleanup")
-    plan = ctx.plan()
-    unused = sorted({c.person_id for sp in plan.students for cp in sp.contacts for c in cp.candidates
-                     if cp.submitted.remove is False and c.person_id != cp.person_id
-                     and cp.match_class != MatchClass.CERTAIN})
-    ctx.store.put_data(ctx.run_id, "unused_contacts", {"person_ids": unused})
+    """Expirations, unlinks and contact orders, batch by batch (one batch's plan and snapshot slice in
+    memory at a time; batches share no contact), or the whole run at once when the batches cannot be
+    checked on their own."""
+    batches = (ctx.store.get_data(ctx.run_id, "batches") or {"batches": []})["batches"]
+    decisions = ctx.store.decisions(ctx.run_id)
+    entries = _batch_entries(ctx, decisions)
+    if ctx.params.dry_run or not batches or any(str(b) not in entries for b in range(len(batches))):
+        counts = _execute(ctx, client, "cleanup")
+        unused = _unused_contacts(ctx.plan())
+    else:
+        total, operations, unused = ApplyOutcome(), 0, set()
+        for b in range(len(batches)):
+            mine, snapshot, reviewer_of, part = batch_ops(ctx, b, "cleanup", entries, decisions)
+            applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
+                              concurrency=ctx.district.apply.concurrency,
+                              snapshot_person_ids=lambda: _snapshot_person_ids(ctx))
+            outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
+            operations += len(mine)
+            for name in ("done", "skipped", "failed", "stale", "refused", "skipped_by_reviewer", "writes",
+                         "http_writes"):
+                setattr(total, name, getattr(total, name) + getattr(outcome, name))
+            for kind, n in outcome.by_kind.items():
+                total.by_kind[kind] = total.by_kind.get(kind, 0) + n
+            total.failures.extend(outcome.failures)
+            unused |= _unused_contacts(part)
+            del mine, snapshot, part, applier
+        ctx.store.update_run(ctx.run_id, status="cleanup_done" if not (total.failed or total.stale)
+                             else "cleanup_partial")
+        earlier = (ctx.store.get_run(ctx.run_id).counts or {}).get("cleanup", {})
+        writes = earlier.get("http_writes_total", earlier.get("http_writes", 0)) + total.http_writes
+        counts = ctx.counts("cleanup", {"operations": operations, **total.as_counts(), "http_writes_total": writes})
+    ctx.store.put_data(ctx.run_id, "unused_contacts", {"person_ids": sorted(unused)})
     return {**counts, "unused_matched_contacts": len(unused)}
 
 

@@ -62,6 +62,11 @@ class ValuesIn(BaseModel):
     choices: dict[str, str] = Field(max_length=500)
 
 
+def _plan_snapshot(store, run_id: str):
+    """The part of the run's snapshot its plan touches (the whole district's only for older runs)."""
+    return view.load_snapshot(store.get_data(run_id, "snapshot_plan") or store.get_data(run_id, "snapshot"))
+
+
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -216,7 +221,7 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
     def save_values(run: Run, student_number: str, choices: dict[str, str], who: Principal) -> dict[str, Any]:
         sp = student_plan(run, student_number)
         store = get_store()
-        snapshot = view.load_snapshot(store.get_data(run.id, "snapshot"))
+        snapshot = _plan_snapshot(store, run.id)
         problems, choices = view.checked_value_choices(sp, snapshot, choices)
         if problems:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "; ".join(problems))
@@ -330,7 +335,7 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
         store = get_store()
         sp = student_plan(run, student_number)
         saved = store.get_data(run.id, f"values:{student_number}") or {"choices": {}, "version": 0}
-        rows = view.student_value_rows(sp, view.load_snapshot(store.get_data(run.id, "snapshot")))
+        rows = view.student_value_rows(sp, _plan_snapshot(store, run.id))
         return {**saved, "student_number": student_number,
                 "values": [{**r.model_dump(), "default": r.default} for r in rows]}
 
@@ -369,7 +374,7 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
         state = state or None
         items = store.items(run.id)
         plan = view.load_plan(store.get_data(run.id, "plan"))
-        snapshot = view.load_snapshot(store.get_data(run.id, "snapshot"))
+        snapshot = _plan_snapshot(store, run.id)
         quarantined = store.quarantine(run.id)
         shown = [i for i in items if (kind is None or i.kind == kind) and (state is None or i.state == state)]
         by_submission: dict[str, list] = {}

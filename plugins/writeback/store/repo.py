@@ -8,7 +8,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy import (
+    JSON,
+    Text,
+    bindparam,
+    cast,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -142,10 +154,26 @@ class Store:
             else:
                 row.data = data
 
+    def put_data_text(self, run_id: str, kind: str, text: str) -> None:
+        """`put_data` of a document already serialised as JSON (a model's `model_dump_json()`): no dict
+        copy of a document as large as a district's snapshot on the way to the database."""
+        value: Any = bindparam("data_text", text, type_=Text)
+        if self.engine.dialect.name != "sqlite":  # SQLite keeps JSON as text; PostgreSQL needs the cast
+            value = cast(value, JSON)
+        with self._sessions.begin() as s:
+            s.execute(delete(RunData).where(RunData.run_id == run_id, RunData.kind == kind))
+            s.execute(insert(RunData).values(run_id=run_id, kind=kind, data=value, updated_at=utcnow()))
+
     def get_data(self, run_id: str, kind: str) -> dict[str, Any] | None:
         with self._sessions() as s:
             row = s.get(RunData, (run_id, kind))
             return row.data if row else None
+
+    def get_data_text(self, run_id: str, kind: str) -> str | None:
+        """A run document as its JSON text, for a model to parse directly (no intermediate dict of a
+        document as large as a district's snapshot)."""
+        with self._sessions() as s:
+            return s.scalar(select(cast(RunData.data, Text)).where(RunData.run_id == run_id, RunData.kind == kind))
 
     def data_by_prefix(self, run_id: str, prefix: str) -> dict[str, dict[str, Any]]:
         """Every document of the run whose kind starts with `prefix` (e.g. each student's `order:`), by
