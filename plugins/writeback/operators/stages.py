@@ -34,6 +34,7 @@ class WritebackStageOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         ctx = run_context(self.district, context)
         self._client = None
+        self._source = None
         trace = os.environ.get("WRITEBACK_TRACE_MEMORY") == "1"  # benchmarks: peak memory of each task
         if trace:
             tracemalloc.start()
@@ -62,6 +63,8 @@ class WritebackStageOperator(BaseOperator):
         if client is not None:  # PowerSchool calls made by this task
             metrics.update(http_calls=client.total_calls, http_writes=client.writes_succeeded,
                            rate_limit_wait=round(client.rate_limit_wait, 3))
+        if self._source is not None:  # SchoolEngage calls made by this task
+            metrics.update(http_calls=sum(self._source.stats.values()), http_writes=0)
         if trace:
             metrics["peak_mib"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
             tracemalloc.stop()
@@ -76,7 +79,8 @@ class WritebackStageOperator(BaseOperator):
         if self.needs == "submissions":
             from ..hooks.schoolengage import SchoolEngageHook
 
-            return [SchoolEngageHook(ctx.district.submissions_conn_id).get_conn()]
+            self._source = SchoolEngageHook(ctx.district.submissions_conn_id).get_conn()
+            return [self._source]
         return []
 
 

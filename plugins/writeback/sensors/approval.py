@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+import tracemalloc
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -55,9 +58,20 @@ class ApprovalSensor(BaseSensorOperator):
 
     def poke(self, context: Any) -> PokeReturnValue:
         ctx = run_context(self.district, context)
+        trace = os.environ.get("WRITEBACK_TRACE_MEMORY") == "1"  # benchmarks: what the approving poke costs
+        if trace:
+            tracemalloc.start()
+        started = time.monotonic()
         try:
             state = stages.approval_state(ctx)
+            if state["approved"]:
+                metrics: dict[str, Any] = {"seconds": round(time.monotonic() - started, 3)}
+                if trace:
+                    metrics["peak_mib"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
+                ctx.store.add_task_metrics(ctx.run_id, self.task_id, metrics)
         finally:
+            if trace:
+                tracemalloc.stop()
             ctx.store.dispose()
         if not state["approved"]:
             self.log.info("%d review item(s) pending for run %s", state["pending"], ctx.run_id)
