@@ -165,16 +165,22 @@ def _used_by(person_id: int, student: Student, index: ContactIndex, snapshot: Sn
     return others
 
 
-def _portal_conflict(email: str, person_id: int | None, snapshot: Snapshot) -> bool:
+def portal_accounts_by_email(snapshot: Snapshot) -> dict[str, list[int | None]]:
+    """The person id of each portal account (None: linked to nobody), by the account's email key."""
+    accounts: dict[str, list[int | None]] = {}
+    for a in snapshot.portal_accounts:
+        accounts.setdefault(email_key(a.email), []).append(a.person_id)
+    return accounts
+
+
+def _portal_conflict(email: str, person_id: int | None, accounts: dict[str, list[int | None]]) -> bool:
     """True when another portal account uses the email. An account linked to nobody is another account
     too (a new contact has no person id, and None == None must not read as "the same person")."""
-    key = email_key(email)
-    return any(email_key(a.email) == key and (a.person_id is None or a.person_id != person_id)
-               for a in snapshot.portal_accounts)
+    return any(owner is None or owner != person_id for owner in accounts.get(email_key(email), []))
 
 
 def _portal_email_problem(contact: SubmittedContact, person: Person | None, person_id: int | None,
-                          snapshot: Snapshot) -> str | None:
+                          accounts: dict[str, list[int | None]]) -> str | None:
     """Why Data Access cannot be granted as asked: no email at all, or an email of another portal account."""
     if not contact.data_access:
         return None
@@ -182,13 +188,15 @@ def _portal_email_problem(contact: SubmittedContact, person: Person | None, pers
                                   person.emails[0].address if person and person.emails else "")
     if not email:
         return "no_email"
-    if contact.email and _portal_conflict(contact.email, person_id, snapshot):
+    if contact.email and _portal_conflict(contact.email, person_id, accounts):
         return "email_in_use"
     return None
 
 
 def plan_student(record: FormRecord, student: Student, snapshot: Snapshot, index: ContactIndex,
-                 matches: dict[tuple[str, int], ContactMatch], today: dt.date, region: str) -> StudentPlan:
+                 matches: dict[tuple[str, int], ContactMatch], today: dt.date, region: str,
+                 portal: dict[str, list[int | None]] | None = None) -> StudentPlan:
+    """One student's plan. `portal` is `portal_accounts_by_email(snapshot)`, built once per run."""
     links = index.links_by_student.get(student.dcid, [])
     plan = StudentPlan(
         submission_id=record.submission_id, student_number=student.student_number, student_dcid=student.dcid,
@@ -222,7 +230,8 @@ def plan_student(record: FormRecord, student: Student, snapshot: Snapshot, index
         if result.match_class != MatchClass.CERTAIN:  # a reviewer confirming a shared person sees who shares it
             cp.candidates = [c.model_copy(update={"used_by": _used_by(c.person_id, student, index, snapshot)})
                              for c in cp.candidates]
-        portal_problem = _portal_email_problem(contact, person, result.person_id, snapshot)
+        portal_problem = _portal_email_problem(contact, person, result.person_id,
+                                               portal if portal is not None else portal_accounts_by_email(snapshot))
         if portal_problem:
             cp.flags.append("portal_email_conflict")
         plan.contacts.append(cp)
@@ -291,10 +300,11 @@ def build_plan(records: list[FormRecord], snapshot: Snapshot, matches: dict[tupl
     """The whole run's plan. Records whose student is not in the snapshot must be quarantined earlier."""
     index = build_index(snapshot, region)
     by_number = snapshot.student_by_number()
+    portal = portal_accounts_by_email(snapshot)
     plan = Plan()
     for record in records:
         student = by_number[record.student_number]
-        plan.students.append(plan_student(record, student, snapshot, index, matches, today, region))
+        plan.students.append(plan_student(record, student, snapshot, index, matches, today, region, portal))
     _unite_new_contacts(plan, snapshot, region)
     for sp in plan.students:
         for cp in sp.contacts:
