@@ -907,7 +907,8 @@ class Applier:
         for pid, link_id, position in order_moves([(p, lid) for _, p, lid in before], wanted):
             self.client.update_link(pid, link_id, {"sequence": position})
             writes += 1
-        after = current_order(self.client, op.student_dcid)
+        # nothing moved: the order read just now is the one to check (no second read of the contacts)
+        after = current_order(self.client, op.student_dcid) if writes else before
         sequences = [seq for seq, _, _ in after]
         if sequences != list(range(1, len(after) + 1)):
             raise NotKept(f"contact order of student {op.student_dcid} is {sequences}, not 1..{len(after)}")
