@@ -491,9 +491,7 @@ def cli_doctor(args: Any) -> int:
             client = PowerSchoolClient(args.base_url, args.client_id, secret, max_retries=2,
                                        requests_per_second=args.requests_per_second)
     except MappingError as exc:
-        print(f"error: mapping {exc.source}:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        print(exc.report(), file=sys.stderr)
         return 2
     with client:
         report = run_doctor(client, mapping, conn_id=conn_id)

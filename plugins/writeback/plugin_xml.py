@@ -87,9 +87,7 @@ def cli_plugin_xml(args: Any) -> int:
         text = build_plugin_xml(mapping, name=args.name, version=args.plugin_version, publisher=args.publisher,
                                 email=args.email)
     except MappingError as exc:
-        print(f"error: mapping {exc.source}:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        print(exc.report(), file=sys.stderr)
         return 2
     except PluginXmlError as exc:
         print(f"error: {exc}", file=sys.stderr)

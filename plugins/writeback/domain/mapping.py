@@ -33,6 +33,10 @@ class MappingError(ValueError):
         self.problems = problems
         super().__init__(f"{source}: " + "; ".join(problems))
 
+    def report(self) -> str:
+        """The lines a command prints for it: the file, then one problem a line."""
+        return "\n".join([f"error: mapping {self.source}:", *(f"  - {p}" for p in self.problems)])
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -112,13 +112,14 @@ def _pair_values(contact: SubmittedContact, person: Person | None, link: Student
                 changes.append(ValueChange(kind="email", key="primary", new=contact.email, op="add"))
     if contact.address and contact.address.street:
         home = next((a for a in (person.addresses if person else []) if a.type == "Home" and not a.end_date), None)
-        new_text = f"{contact.address.street}, {contact.address.city} {contact.address.state} {contact.address.postal_code}"
+        a = contact.address
+        new_text = address_text(a.street, a.city, a.state, a.postal_code)
         if home is None:
             changes.append(ValueChange(kind="address", key="Home", new=new_text, op="add"))
         else:
             same = (address_key(home.street, home.postal_code, home.unit), fold(home.city)) == (
                 address_key(contact.address.street, contact.address.postal_code), fold(contact.address.city))
-            changes.append(ValueChange(kind="address", key="Home", old=address_text(home), new=new_text,
+            changes.append(ValueChange(kind="address", key="Home", old=address_text(home.street, home.city, home.state, home.postal_code), new=new_text,
                                        op="keep" if same else "update", target_id=home.id))
     detail = link.current_detail() if link else None
     wanted = {"relationship": contact.relationship, "emergency": contact.emergency,
@@ -128,7 +129,7 @@ def _pair_values(contact: SubmittedContact, person: Person | None, link: Student
             continue
         old = getattr(detail, name) if detail else None
         if old != value:
-            changes.append(ValueChange(kind="detail", key=name, old=_text(old), new=_text(value),
+            changes.append(ValueChange(kind="detail", key=name, old=as_text(old), new=as_text(value),
                                        op="update" if detail else "add",
                                        target_id=detail.id if detail else None))
     if contact.data_access and not (link and link.can_access_data):
@@ -136,7 +137,8 @@ def _pair_values(contact: SubmittedContact, person: Person | None, link: Student
     return changes, flags
 
 
-def _text(value: object) -> str:
+def as_text(value: object) -> str:
+    """A value as the plan compares it: text, booleans as "1"/"0", None as ""."""
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -98,13 +98,15 @@ def value_rows(cp: ContactPlan, person: Person | None, changes: list[ValueChange
     for address in person.addresses:
         if ("address", address.id) not in paired and not address.end_date:
             rows.append(ValueRow(ref=existing_ref(cp.slot, "address", address.id), kind="address",
-                                 key=address.type, op="keep", old=address_text(address), target_id=address.id,
+                                 key=address.type, op="keep", old=address_text(address.street, address.city, address.state,
+                                                  address.postal_code), target_id=address.id,
                                  options=UNPAIRED_OPTIONS))
     return rows
 
 
-def address_text(address) -> str:
-    return f"{address.street}, {address.city} {address.state} {address.postal_code}"
+def address_text(street: str, city: str, state: str, postal_code: str) -> str:
+    """An address as one line, as the review page shows it and as a removal expects to find it."""
+    return f"{street}, {city} {state} {postal_code}"
 
 
 def chosen(row: ValueRow, choices: dict[str, str]) -> str:

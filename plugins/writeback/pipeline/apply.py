@@ -27,7 +27,9 @@ from typing import Any
 
 from ..domain.batches import connected_groups
 from ..domain.models import ReviewItem, Snapshot, WriteOp
+from ..domain.plan import as_text
 from ..domain.targets import student_target
+from ..domain.values import address_text
 from ..powerschool.errors import AmbiguousWriteError, DuplicateError, NotFound, PowerSchoolError
 from ..store import Store
 
@@ -46,15 +48,6 @@ DETAIL_FIELDS = {"relationship": "relationship", "emergency": "emergency", "live
 
 def stale_item_key(op_key: str) -> str:
     return f"stale:{op_key}"
-
-
-def _s(value: Any) -> str:
-    """A value as the plan compares it: text, booleans as "1"/"0", None as ""."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
 
 
 def _digits(number: Any) -> str:
@@ -331,11 +324,11 @@ class Applier:
     def _stale(self, op: WriteOp, exc: StaleWrite) -> None:
         """The write goes back to review: a `stale_write` item with the three values per field."""
         touched = exc.touched or {k: (s, c, exc.intended.get(k, op.values.get(k))) for k, (s, c) in exc.fields.items()}
-        fields = {k: {"snapshot": _s(s), "current": _s(c), "intended": _s(i), "changed": k in exc.fields}
+        fields = {k: {"snapshot": as_text(s), "current": as_text(c), "intended": as_text(i), "changed": k in exc.fields}
                   for k, (s, c, i) in touched.items()}
         for k, (s, c) in exc.fields.items():
-            fields.setdefault(k, {"snapshot": _s(s), "current": _s(c),
-                                  "intended": _s(exc.intended.get(k, op.values.get(k))), "changed": True})
+            fields.setdefault(k, {"snapshot": as_text(s), "current": as_text(c),
+                                  "intended": as_text(exc.intended.get(k, op.values.get(k))), "changed": True})
         item = ReviewItem(key=stale_item_key(op.key), kind="stale_write",
                           submission_id=self._submission_id(op.student_number), student_number=op.student_number,
                           target=op.kind, options=list(STALE_OPTIONS),
@@ -349,7 +342,7 @@ class Applier:
         write, nor one a reviewer saw and chose to overwrite. touched: field -> (snapshot, current, intended)."""
         accepted = self.accepted.get(op.key, {})
         changed = {k: (s, c) for k, (s, c, i) in touched.items()
-                   if _s(c) not in (_s(s), _s(i)) and not (k in accepted and accepted[k] == _s(c))}
+                   if as_text(c) not in (as_text(s), as_text(i)) and not (k in accepted and accepted[k] == as_text(c))}
         if changed:
             raise StaleWrite(op.key, changed, {k: i for k, (_s0, _c, i) in touched.items()}, touched)
 
@@ -759,7 +752,7 @@ class Applier:
         if current is None:
             raise StaleWrite(op.key, {"detail": ("present", "deleted")}, {"detail": "update"})
         changes = {k: v for k, v in op.values.items() if k != "link_id"}
-        self._check_stale(op, {k: (op.expected.get(k, ""), _s(current.get(DETAIL_FIELDS.get(k, _camel(k)))), v)
+        self._check_stale(op, {k: (op.expected.get(k, ""), as_text(current.get(DETAIL_FIELDS.get(k, _camel(k)))), v)
                                for k, v in changes.items()})
         self._prior[op.key] = {"link_id": link_id, "detail_id": op.target_id, **{DETAIL_FIELDS.get(k, _camel(k)): current.get(
             DETAIL_FIELDS.get(k, _camel(k))) for k in changes}}
@@ -855,8 +848,8 @@ class Applier:
 
     def _op_address_delete(self, op: WriteOp) -> int:
         return self._delete_child(op, "addresses", "addressId", "address",
-                                  lambda c: f"{c.get('street') or ''}, {c.get('city') or ''} {c.get('state') or ''} "
-                                            f"{c.get('postalcode') or ''}")
+                                  lambda c: address_text(*(c.get(k) or "" for k in ("street", "city", "state",
+                                                                                     "postalcode"))))
 
     def _op_link_delete(self, op: WriteOp) -> int:
         pid = self._person_id(op.person_ref)

@@ -36,6 +36,14 @@ def rollback_run_id(run_id: str) -> str:
     return f"{run_id}:rollback"
 
 
+# What a phone, email or address holds, by its contacts API resource (a restore also puts a phone back
+# in its place; a re-added address also gets its start date back)
+CHILD_FIELDS = {"phones": ("phoneNumber", "extension", "phoneType", "preferred", "sms"),
+                "emails": ("address", "type", "primary"),
+                "addresses": ("addressType", "street", "linetwo", "unit", "city", "state", "postalcode", "country",
+                              "endDate")}
+
+
 class RollbackConflict(Exception):
     """PowerSchool changed since the writeback: the compensation is refused."""
 
@@ -269,10 +277,7 @@ class Rollback:
             raise RollbackConflict(f"contact {pid} was deleted since the writeback") from None
         if any(same(c, prior) for c in current):
             return None
-        keep = {"phones": ("phoneNumber", "extension", "phoneType", "preferred", "sms"),
-                "emails": ("address", "type", "primary"),
-                "addresses": ("addressType", "street", "linetwo", "unit", "city", "state", "postalcode", "country",
-                              "startDate", "endDate")}[kind]
+        keep = CHILD_FIELDS[kind] + (("startDate",) if kind == "addresses" else ())
         body = {k: v for k, v in prior.items() if k in keep and v is not None}
         if kind == "emails" and any(c.get("primary") for c in current):
             body["primary"] = False  # the primary flag moved on meanwhile: do not take it back silently
@@ -306,10 +311,7 @@ class Rollback:
         if conflicts:
             raise RollbackConflict(f"{kind[:-1]} {child_id} of contact {pid} changed since the writeback "
                                    f"({', '.join(conflicts)})", conflicts)
-        keep = {"phones": ("phoneNumber", "extension", "phoneType", "preferred", "sms", "sequence"),
-                "emails": ("address", "type", "primary"),
-                "addresses": ("addressType", "street", "linetwo", "unit", "city", "state", "postalcode", "country",
-                              "endDate")}[kind]
+        keep = CHILD_FIELDS[kind] + (("sequence",) if kind == "phones" else ())
         body = {k: v for k, v in current.items() if k in keep} | prior
         self._write(f"{kind[:-1]} {child_id} of contact {pid}: restore", self.client.update_child, pid, kind,
                     child_id, body)
