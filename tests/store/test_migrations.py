@@ -13,7 +13,7 @@ from writeback.store.migrate import alembic_config, upgrade
 from writeback.store.schema import Base
 
 TABLES = {"wb_runs", "wb_run_data", "wb_submissions", "wb_quarantine", "wb_review_items", "wb_remembered",
-          "wb_ledger", "wb_audit", "wb_sync_state"}
+          "wb_ledger", "wb_audit", "wb_sync_state", "wb_snapshot_rows"}
 
 
 def _head() -> str:
@@ -38,7 +38,7 @@ def test_store_on_empty_database_migrates_to_head(store_url):
         assert not TABLES & set(sa.inspect(engine).get_table_names())
         store = Store(store_url)
         store.dispose()
-        assert _head() == "0001"
+        assert _head() == "0002"
         assert _current(engine) == _head()
         assert TABLES <= set(sa.inspect(engine).get_table_names())
     finally:
@@ -101,3 +101,24 @@ def test_processes_opening_a_fresh_store_at_once_do_not_race(store_url):
              for _ in range(4)]
     results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
     assert [rc for rc, _ in results] == [0, 0, 0, 0], [err[-500:] for _, err in results if err]
+
+
+def test_a_store_of_the_first_release_upgrades_and_keeps_its_runs(store_url):
+    engine = sa.create_engine(store_url)
+    try:
+        upgrade(engine, "0001")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO wb_runs (id, district, dag_run_id, status, dry_run, counts, created_at, "
+                                 "updated_at) VALUES ('old-run', 'demo', '', 'complete', false, '{}', "
+                                 "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        assert "wb_snapshot_rows" not in sa.inspect(engine).get_table_names()
+        store = Store(store_url)  # opening the store brings it to head
+        try:
+            assert _current(engine) == _head()
+            assert store.get_run("old-run").status == "complete"
+            store.add_snapshot_rows("old-run", "contacts", [{"row_key": 1, "person_id": 1, "row": "{}"}])
+            assert store.snapshot_counts("old-run") == {"contacts": 1}
+        finally:
+            store.dispose()
+    finally:
+        engine.dispose()

@@ -38,6 +38,7 @@ from .schema import (
     SyncState,
     utcnow,
 )
+from .snapshot_rows import SnapshotRows
 
 
 class StoreError(Exception):
@@ -84,7 +85,7 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-class Store:
+class Store(SnapshotRows):
     def __init__(self, url: str | None = None, *, migrate: bool = True):
         self.url = url or default_store_url()
         self.engine = _engine(self.url)

@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -42,6 +53,33 @@ class RunData(Base):
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class SnapshotRow(Base):
+    """One row of PowerSchool's snapshot PowerQueries, verbatim, with the keys tasks look it up by.
+
+    A district's snapshot is kept as rows rather than one document so that no task holds the whole
+    district: extraction writes page by page, and matching and planning read only the students,
+    persons and links they need (`pipeline/stored_snapshot.py`)."""
+
+    __tablename__ = "wb_snapshot_rows"
+    __table_args__ = (Index("ix_wb_snapshot_rows_person", "run_id", "entity", "person_id"),
+                      Index("ix_wb_snapshot_rows_student", "run_id", "entity", "student_dcid"),
+                      Index("ix_wb_snapshot_rows_number", "run_id", "student_number"),
+                      Index("ix_wb_snapshot_rows_family", "run_id", "family_ident"),
+                      Index("ix_wb_snapshot_rows_email", "run_id", "email"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("wb_runs.id", ondelete="CASCADE"))
+    entity: Mapped[str] = mapped_column(String(20))  # students, contacts, emails, phones, addresses, links, ...
+    row_key: Mapped[int] = mapped_column(BigInteger)  # the entity's own id (a link's, for each of its detail rows)
+    sequence: Mapped[int | None] = mapped_column(Integer, nullable=True)  # a link's contact priority
+    student_dcid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    person_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    student_number: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    family_ident: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)  # a portal account's, email_key
+    row: Mapped[str] = mapped_column(Text)  # the PowerQuery row as JSON
 
 
 class SubmissionRow(Base):
