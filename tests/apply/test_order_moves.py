@@ -57,7 +57,7 @@ def test_a_lost_create_is_never_credited_to_a_person_outside_the_slice(world):
                  values={"first_name": person.first_name, "last_name": person.last_name})
     sliced = Snapshot(taken_at=world.snapshot.taken_at)
     whole = Applier(world.client, world.store, world.run_id, sliced, {},
-                    snapshot_person_ids=lambda: set(world.snapshot.persons))
+                    known_persons=lambda ids: ids & set(world.snapshot.persons))
     assert whole._find_created(op) is None
     naive = Applier(world.client, world.store, world.run_id, sliced, {})
     assert naive._find_created(op) is not None  # what the slice alone would have credited

@@ -5,9 +5,11 @@ Airflow: the gates that stop or hold a run, dry runs, and approval bound to the 
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import requests
+from sqlalchemy import delete
 
 from sandbox.generate import build_all
 from sandbox.powerschool.server import start_in_thread
@@ -17,9 +19,14 @@ from writeback.domain.gates import BATCH_ITEM_KEY
 from writeback.domain.mapping import Mapping
 from writeback.domain.models import Submission
 from writeback.pipeline import stages
+from writeback.pipeline.stored_snapshot import ROW_KEYS
 from writeback.powerschool import PowerSchoolClient
 from writeback.quality import SnapshotIntegrityError
 from writeback.store import Store
+from writeback.store.schema import SnapshotRow
+
+LINK_ID, LINK_DCID = "studentcontactassoc.studentcontactassocid", "studentcontactassoc.studentdcid"
+LINK_ORDER = "studentcontactassoc.contactpriorityorder"
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +82,15 @@ def test_a_drifted_mapping_stops_the_run_before_matching(world, make_ctx):
 def test_an_inconsistent_snapshot_stops_the_run(world, make_ctx):
     ctx = make_ctx()
     stages.extract_snapshot(ctx, client(world))
-    data = copy.deepcopy(ctx.store.get_data(ctx.run_id, "snapshot"))
-    data["links"][1]["sequence"] = data["links"][0]["sequence"]
-    data["links"][1]["student_dcid"] = data["links"][0]["student_dcid"]
-    ctx.store.put_data(ctx.run_id, "snapshot", data)
+    rows = [json.loads(r) for r in ctx.store.snapshot_rows(ctx.run_id, "links")]
+    first = rows[0]
+    second = next(r for r in rows if r[LINK_ID] != first[LINK_ID])
+    for r in rows:  # the second link moves onto the first one's student and priority, on each of its rows
+        if r[LINK_ID] == second[LINK_ID]:
+            r[LINK_DCID], r[LINK_ORDER] = first[LINK_DCID], first[LINK_ORDER]
+    with ctx.store.engine.begin() as connection:
+        connection.execute(delete(SnapshotRow).where(SnapshotRow.run_id == ctx.run_id, SnapshotRow.entity == "links"))
+    ctx.store.add_snapshot_rows(ctx.run_id, "links", [{**ROW_KEYS["links"](r), "row": json.dumps(r)} for r in rows])
     with pytest.raises(SnapshotIntegrityError, match="student_dcid"):
         stages.check_quality(ctx)
 

@@ -221,7 +221,7 @@ class Applier:
     """Executes operations for one run. `client` is a PowerSchoolClient."""
 
     def __init__(self, client: Any, store: Store, run_id: str, snapshot: Snapshot, reviewer_of: dict[str, str],
-                 concurrency: int = 1, snapshot_person_ids: Callable[[], set[int]] | None = None):
+                 concurrency: int = 1, known_persons: Callable[[set[int]], set[int]] | None = None):
         self.concurrency = max(1, concurrency)  # independent groups of contacts applied at once
         self._local = threading.local()
         self._outcomes: list[ApplyOutcome] = []
@@ -232,7 +232,7 @@ class Applier:
         self.snapshot = snapshot
         # every person of the district at the snapshot (the snapshot given may be a slice): read only to
         # look for a contact whose create lost its reply
-        self._snapshot_person_ids = snapshot_person_ids or (lambda: set(snapshot.persons))
+        self._known_persons = known_persons or (lambda ids: ids & set(snapshot.persons))
         self.reviewer_of = reviewer_of  # op key -> who approved it (for the audit)
         self.ledger = store.ledger(run_id)
         self.links: dict[tuple[int, int], int] = {(lk.person_id, lk.student_dcid): lk.id for lk in snapshot.links}
@@ -533,13 +533,11 @@ class Applier:
         return pid
 
     def _find_created(self, op: WriteOp) -> int | None:
-        known = self._snapshot_person_ids()
-        for row in self.client.iter_powerquery("com.writeback.snapshot.contacts"):
-            pid = int(row["person.id"])
-            if pid not in known and (row.get("person.firstname"), row.get("person.lastname")) == (
-                    op.values["first_name"], op.values["last_name"]):
-                return pid
-        return None
+        named = [int(row["person.id"]) for row in self.client.iter_powerquery("com.writeback.snapshot.contacts")
+                 if (row.get("person.firstname"), row.get("person.lastname")) == (
+                     op.values["first_name"], op.values["last_name"])]
+        known = self._known_persons(set(named))
+        return next((pid for pid in named if pid not in known), None)
 
     def _snapshot_person(self, pid: int):
         return self.snapshot.persons.get(pid)

@@ -18,14 +18,15 @@ from ..domain.batches import student_batches
 from ..domain.envelope import read_envelope
 from ..domain.gates import BATCH_ITEM_KEY, HoldThresholds, batch_item, hold_reasons
 from ..domain.mapping import Mapping, apply_mapping
-from ..domain.matching import build_index, fingerprint, match_records
+from ..domain.matching import fingerprint
 from ..domain.models import ContactMatch, FormRecord, MatchClass, Plan, RecordProblem, Snapshot
 from ..domain.plan import build_plan
 from ..domain.resolve import ops_hash, plan_hash, resolve
 from ..store import Store
 from .apply import Applier, ApplyOutcome
+from .matching_pages import match_stored
 from .slices import snapshot_slice, sub_plan
-from .snapshot import read_snapshot
+from .stored_snapshot import StoredSnapshot, save_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,16 @@ class RunContext:
     def region(self) -> str:
         return self.district.phone_region
 
+    @property
+    def stored(self) -> StoredSnapshot:
+        """The run's snapshot in the store, read a part at a time."""
+        return StoredSnapshot(self.store, self.run_id, extension_targets(self.mapping))
+
     def snapshot(self) -> Snapshot:
-        data = self.store.get_data_text(self.run_id, "snapshot")
+        """The whole snapshot in memory (tools and small districts; the DAG's tasks read parts of it)."""
+        if self.stored.exists():
+            return self.stored.whole()
+        data = self.store.get_data_text(self.run_id, "snapshot")  # a run extracted before snapshots were rows
         if data is None:
             raise RuntimeError(f"run {self.run_id} has no snapshot yet; run extract_snapshot first")
         return Snapshot.model_validate_json(data)
@@ -133,16 +142,19 @@ def extract_submissions(ctx: RunContext, source: Any) -> dict[str, Any]:
                                               "subset": bool(wanted_ids or wanted_numbers)})
 
 
+def extension_targets(mapping: Mapping) -> list[str]:
+    return [s.target for s in mapping.student if s.target.startswith("extension.")]
+
+
 @not_on_retry
 def extract_snapshot(ctx: RunContext, client: Any) -> dict[str, Any]:
-    extension_targets = [s.target for s in ctx.mapping.student if s.target.startswith("extension.")]
+    """PowerSchool's state, written to the store page by page as it is read (never held whole)."""
     from ..powerschool.grants import snapshot_queries
 
-    snapshot = read_snapshot(client, extension_targets, snapshot_queries(ctx.mapping))
-    ctx.store.put_data_text(ctx.run_id, "snapshot", snapshot.model_dump_json())
-    return ctx.counts("extract_snapshot", {"students": len(snapshot.students), "contacts": len(snapshot.persons),
-                                           "links": len(snapshot.links),
-                                           "portal_accounts": len(snapshot.portal_accounts)})
+    read = save_snapshot(ctx.store, ctx.run_id, client, snapshot_queries(ctx.mapping))
+    return ctx.counts("extract_snapshot", {"students": read.get("students", 0), "contacts": read.get("contacts", 0),
+                                           "links": read.get("links", 0),
+                                           "portal_accounts": read.get("portal_accounts", 0)})
 
 
 # ---------------------------------------------------------------- quality
@@ -151,17 +163,15 @@ def extract_snapshot(ctx: RunContext, client: Any) -> dict[str, Any]:
 @not_on_retry
 def check_quality(ctx: RunContext) -> dict[str, Any]:
     """Map every submission; quarantine bad records with reasons; stop the run on systemic drift."""
-    from ..quality import SnapshotIntegrityError, check_records, check_snapshot  # heavy: load it here
+    from ..quality import SnapshotIntegrityError, check_records, snapshot_problems  # heavy: load it here
 
-    snapshot = ctx.snapshot()
     log: list[dict[str, Any]] = []  # kept with the run: counts per expectation, no values
-    broken = check_snapshot(snapshot, log)
+    broken = snapshot_problems(ctx.store.snapshot_integrity(ctx.run_id), log)
     ctx.store.put_data(ctx.run_id, "validation", {"results": log})
     if broken:
         ctx.store.update_run(ctx.run_id, status="failed_quality")
         raise SnapshotIntegrityError("PowerSchool's snapshot is inconsistent, so nothing can be matched safely: "
                                      + "; ".join(broken))
-    known = {s.student_number for s in snapshot.students.values()}
     rows = ctx.store.submissions(ctx.run_id)
     records: dict[str, FormRecord] = {}
     envelope = ctx.store.get_data(ctx.run_id, "envelope_problems") or {"problems": []}
@@ -172,6 +182,8 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
             problems.extend(result)
         else:
             records[row.submission_id] = result
+    known = set(ctx.store.snapshot_keys(ctx.run_id, "students", "student_number",
+                                        among={r.student_number for r in records.values()}))
     problems.extend(check_records(list(records.values()), known, log))
     ctx.store.put_data(ctx.run_id, "validation", {"results": log})
     bad = {p.submission_id for p in problems}
@@ -200,10 +212,8 @@ def _matches_from_store(ctx: RunContext) -> dict[tuple[str, int], ContactMatch]:
 
 @not_on_retry
 def match_contacts(ctx: RunContext) -> dict[str, Any]:
-    snapshot = ctx.snapshot()
     remembered = {} if ctx.params.re_review else ctx.store.remembered(ctx.district.name)
-    matches = match_records(ctx.records(), snapshot, ctx.today, remembered, ctx.region,
-                            build_index(snapshot, ctx.region), thresholds=ctx.district.matching)
+    matches = match_stored(ctx.records(), ctx.stored, ctx.today, remembered, ctx.region, ctx.district.matching)
     ctx.store.put_data(ctx.run_id, "matches", {"matches": [m.model_dump(mode="json") for m in matches.values()]})
     by_class = Counter(m.match_class.value for m in matches.values())
     return ctx.counts("match_contacts", {"contacts": len(matches), **{c.value: by_class.get(c.value, 0)
@@ -212,8 +222,12 @@ def match_contacts(ctx: RunContext) -> dict[str, Any]:
 
 @not_on_retry
 def build_run_plan(ctx: RunContext) -> dict[str, Any]:
-    snapshot = ctx.snapshot()
-    plan = build_plan(ctx.records(), snapshot, _matches_from_store(ctx), ctx.today, ctx.region)
+    records, matches = ctx.records(), _matches_from_store(ctx)
+    # the part of the snapshot these forms need: their students, and the persons matched or proposed
+    persons = {pid for m in matches.values() for pid in (m.person_id, m.slot_person_id, *(c.person_id for c in
+                                                                                     m.candidates)) if pid}
+    snapshot = ctx.stored.around({r.student_number for r in records}, persons)
+    plan = build_plan(records, snapshot, matches, ctx.today, ctx.region)
     q = ctx.district.quality
     reasons = hold_reasons(plan, HoldThresholds(min_students=q.hold_min_students, expire_share=q.hold_expire_share,
                                                 data_access_changes=q.hold_data_access_changes,
@@ -228,7 +242,6 @@ def build_run_plan(ctx: RunContext) -> dict[str, Any]:
         part = sub_plan(plan, set(numbers))
         ctx.store.put_data_text(ctx.run_id, f"batch:{i}", _BatchDoc(plan=part, snapshot=snapshot_slice(
             snapshot, part.students)).model_dump_json())
-    ctx.store.put_data(ctx.run_id, "snapshot_person_ids", {"ids": sorted(snapshot.persons)})
     del snapshot
     ctx.store.put_data(ctx.run_id, "batches", {"batches": batches})
     ctx.store.put_data_text(ctx.run_id, "plan", plan.model_dump_json())
@@ -412,7 +425,7 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
             mine = [op for op in mine if op.student_number in students]
     applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
                       concurrency=ctx.district.apply.concurrency,
-                      snapshot_person_ids=lambda: _snapshot_person_ids(ctx))
+                      known_persons=lambda ids: _known_persons(ctx, ids))
     outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
     ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not (outcome.failed or outcome.stale) else f"{stage}_partial")
     # a retried task (or a retry_run_id run) adds to the writes of the attempts before it
@@ -421,10 +434,11 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
     return ctx.counts(name, {"operations": len(mine), **outcome.as_counts(), "http_writes_total": total})
 
 
-def _snapshot_person_ids(ctx: RunContext) -> set[int]:
-    """Every person id of the run's whole snapshot (apply holds only a slice of it)."""
-    doc = ctx.store.get_data(ctx.run_id, "snapshot_person_ids")
-    return set(doc["ids"]) if doc is not None else set(ctx.snapshot().persons)
+def _known_persons(ctx: RunContext, ids: set[int]) -> set[int]:
+    """Which of these person ids the run's whole snapshot has (apply holds only a slice of it)."""
+    if ctx.stored.exists():
+        return ctx.stored.known_persons(ids)
+    return ids & set(ctx.snapshot().persons)  # a run extracted before snapshots were rows
 
 
 def apply_plan(ctx: RunContext, client: Any, batch: int | None = None) -> dict[str, Any]:
@@ -452,7 +466,7 @@ def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
             mine, snapshot, reviewer_of, part = batch_ops(ctx, b, "cleanup", entries, decisions)
             applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
                               concurrency=ctx.district.apply.concurrency,
-                              snapshot_person_ids=lambda: _snapshot_person_ids(ctx))
+                              known_persons=lambda ids: _known_persons(ctx, ids))
             outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
             operations += len(mine)
             for name in ("done", "skipped", "failed", "stale", "refused", "skipped_by_reviewer", "writes",
