@@ -5,11 +5,11 @@ stores and finds rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, literal, select
+from sqlalchemy import and_, delete, exists, func, insert, literal, select
 from sqlalchemy.orm import aliased
 
 from .schema import SnapshotRow
@@ -110,65 +110,62 @@ class SnapshotRows:
     # ------------------------------------------------------------ consistency, in SQL
     def snapshot_integrity(self, run_id: str) -> list[IntegrityCheck]:
         """Unique keys, links to existing rows, one priority per student: checked by the database over
-        the whole snapshot (no task loads it for this)."""
-        R = SnapshotRow
-        mine = and_(R.run_id == run_id)
+        the whole snapshot (no task loads it for this). Every lookup goes through an index: a link's
+        student and person are found by `ix_wb_snapshot_rows_student` / `_person`."""
+        R, other = SnapshotRow, aliased(SnapshotRow)
 
-        def rows_of(entity: str):
-            return select(R).where(mine, R.entity == entity).subquery()
+        def of(entity: str, *columns):
+            return select(*columns).where(R.run_id == run_id, R.entity == entity)
 
-        students, contacts, links = rows_of("students"), rows_of("contacts"), rows_of("links")
+        def duplicated(entity: str, column) -> list[Any]:
+            return self._scalars(of(entity, column).where(column.is_not(None)).group_by(column)
+                                 .having(func.count() > 1).order_by(column))
 
-        def duplicated(table, column) -> list[Any]:
-            col = table.c[column]
-            return list(self._scalars(select(col).where(col.is_not(None)).group_by(col)
-                                      .having(func.count() > 1).order_by(col)))
+        def missing(key, entity: str) -> list[Any]:
+            """Links whose `key` names no row of `entity`."""
+            found = exists().where(other.run_id == run_id, other.entity == entity,
+                                   getattr(other, key.key) == key)
+            return self._scalars(of("links", R.row_key).where(~found).distinct().order_by(R.row_key))
 
-        def count(table, column="row_key") -> int:
-            return self._scalar(select(func.count(func.distinct(table.c[column]))))
-
-        # a link: one row per detail; its student, person and priority must be the same on each
-        link_rows = select(links.c.row_key, links.c.student_dcid, links.c.person_id, links.c.sequence).distinct() \
-            .subquery()
-        split_links = list(self._scalars(select(link_rows.c.row_key).group_by(link_rows.c.row_key)
-                                         .having(func.count() > 1).order_by(link_rows.c.row_key)))
-        s_of = aliased(students)
-        no_student = list(self._scalars(
-            select(link_rows.c.row_key).outerjoin(s_of, s_of.c.row_key == link_rows.c.student_dcid)
-            .where(s_of.c.id.is_(None)).distinct().order_by(link_rows.c.row_key)))
-        p_of = select(contacts.c.row_key).distinct().subquery()
-        no_person = list(self._scalars(
-            select(link_rows.c.row_key).outerjoin(p_of, p_of.c.row_key == link_rows.c.person_id)
-            .where(p_of.c.row_key.is_(None)).distinct().order_by(link_rows.c.row_key)))
-        bad_sequence = list(self._scalars(select(link_rows.c.row_key).where(
-            func.coalesce(link_rows.c.sequence, 0) < 1).distinct().order_by(link_rows.c.row_key)))
-        per_priority = select(link_rows.c.student_dcid, link_rows.c.sequence) \
-            .group_by(link_rows.c.student_dcid, link_rows.c.sequence) \
-            .having(func.count(func.distinct(link_rows.c.row_key)) > 1).subquery()
-        shared_priority = list(self._scalars(
-            select(link_rows.c.row_key).join(per_priority, and_(
-                per_priority.c.student_dcid == link_rows.c.student_dcid,
-                per_priority.c.sequence == link_rows.c.sequence)).distinct().order_by(link_rows.c.row_key)))
-        n_students, n_persons, n_links = count(students), count(contacts), count(links)
-        n_student_rows = self._scalar(select(func.count()).select_from(students))
-        n_person_rows = self._scalar(select(func.count()).select_from(contacts))
+        # a link has one row per detail; its student, person and priority must be the same on each
+        link = of("links", R.row_key, R.student_dcid, R.person_id, R.sequence).distinct().subquery()
+        split = self._scalars(select(link.c.row_key).group_by(link.c.row_key).having(func.count() > 1)
+                              .order_by(link.c.row_key))
+        bad_sequence = self._scalars(of("links", R.row_key).where(func.coalesce(R.sequence, 0) < 1)
+                                     .distinct().order_by(R.row_key))
+        shared = set(self._rows_of(select(link.c.student_dcid, link.c.sequence)
+                                   .group_by(link.c.student_dcid, link.c.sequence)
+                                   .having(func.count(func.distinct(link.c.row_key)) > 1)))
+        shared_priority = sorted({key for key, dcid, sequence in self._rows_of(
+            of("links", R.row_key, R.student_dcid, R.sequence).where(R.student_dcid.in_({d for d, _ in shared})))
+            if (dcid, sequence) in shared}) if shared else []
+        counts = dict(self._rows_of(select(R.entity, func.count()).where(R.run_id == run_id).group_by(R.entity)))
+        n_links = self.snapshot_counts(run_id).get("links", 0)
+        if not (counts.get("students") or counts.get("contacts") or n_links):
+            return []
+        n_students, n_persons = counts.get("students", 0), counts.get("contacts", 0)
         return [
-            IntegrityCheck("snapshot_students", "expect_column_values_to_be_unique", "dcid", n_student_rows,
-                           duplicated(students, "row_key")),
-            IntegrityCheck("snapshot_students", "expect_column_values_to_be_unique", "student_number",
-                           n_student_rows, duplicated(students, "student_number")),
-            IntegrityCheck("snapshot_persons", "expect_column_values_to_be_unique", "person_id", n_person_rows,
-                           duplicated(contacts, "row_key")),
-            IntegrityCheck("snapshot_links", "expect_column_values_to_be_unique", "link_id", n_links, split_links),
+            IntegrityCheck("snapshot_students", "expect_column_values_to_be_unique", "dcid", n_students,
+                           duplicated("students", R.row_key)),
+            IntegrityCheck("snapshot_students", "expect_column_values_to_be_unique", "student_number", n_students,
+                           duplicated("students", R.student_number)),
+            IntegrityCheck("snapshot_persons", "expect_column_values_to_be_unique", "person_id", n_persons,
+                           duplicated("contacts", R.row_key)),
+            IntegrityCheck("snapshot_links", "expect_column_values_to_be_unique", "link_id", n_links, split),
             IntegrityCheck("snapshot_links", "expect_column_values_to_be_in_set", "student_dcid", n_links,
-                           no_student),
-            IntegrityCheck("snapshot_links", "expect_column_values_to_be_in_set", "person_id", n_links, no_person),
+                           missing(R.student_dcid, "students")),
+            IntegrityCheck("snapshot_links", "expect_column_values_to_be_in_set", "person_id", n_links,
+                           missing(R.person_id, "contacts")),
             IntegrityCheck("snapshot_links", "expect_column_values_to_be_between", "sequence", n_links, bad_sequence),
             IntegrityCheck("snapshot_links", "expect_compound_columns_to_be_unique", "student_dcid+sequence",
                            n_links, shared_priority),
-        ] if (n_students or n_persons or n_links) else []
+        ]
 
-    def _scalars(self, q) -> Iterator[Any]:
+    def _rows_of(self, q) -> list[tuple]:
+        with self._sessions() as s:
+            return [tuple(r) for r in s.execute(q)]
+
+    def _scalars(self, q) -> list[Any]:
         with self._sessions() as s:
             return list(s.scalars(q))
 
