@@ -15,7 +15,7 @@ from ..domain.matching import MatchThresholds, build_index, candidate_persons, m
 from ..domain.models import ContactMatch, FormRecord, Snapshot
 from .stored_snapshot import StoredSnapshot
 
-PERSON_PAGE = 20_000  # persons per blocking pass: the index of one page is what blocking holds
+PERSON_PAGE = 10_000  # persons per blocking pass: the index of one page is what blocking holds
 RECORD_BATCH = 1_000  # forms matched together against the part of the snapshot they need
 
 
