@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..domain.models import Person, PortalAccount, Snapshot, Student, StudentLink
@@ -63,19 +64,34 @@ def save_snapshot(store: Any, run_id: str, client: PowerQueryReader, queries: It
     time; a rerun replaces the run's rows. Returns the distinct ids read per entity."""
     wanted = None if queries is None else set(queries)
     store.clear_snapshot(run_id)
+    # one page is written while the next is read: PowerSchool's time and the database's overlap, and no
+    # more than two pages are held
+    with ThreadPoolExecutor(1, thread_name_prefix="snapshot-writer") as writer:
+        writing: Future | None = None
+        for entity, page in _pages(client, wanted):
+            if writing is not None:
+                writing.result()
+            writing = writer.submit(store.add_snapshot_rows, run_id, entity, page)
+        if writing is not None:
+            writing.result()
+    store.put_data(run_id, "snapshot_meta", {"taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+    return store.snapshot_counts(run_id)
+
+
+def _pages(client: PowerQueryReader, wanted: set[str] | None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(entity, up to WRITE_PAGE rows with their lookup keys) for each snapshot PowerQuery wanted."""
     for entity in ENTITIES:
         name = QUERY_PREFIX + entity
         if wanted is not None and name not in wanted:
             continue
-        page: list[dict[str, Any]] = []
+        keys, page = ROW_KEYS[entity], []
         for row in client.iter_powerquery(name):
-            page.append({**ROW_KEYS[entity](row), "row": json.dumps(row, separators=(",", ":"))})
+            page.append({**keys(row), "row": json.dumps(row, separators=(",", ":"))})
             if len(page) >= WRITE_PAGE:
-                store.add_snapshot_rows(run_id, entity, page)
+                yield entity, page
                 page = []
-        store.add_snapshot_rows(run_id, entity, page)
-    store.put_data(run_id, "snapshot_meta", {"taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
-    return store.snapshot_counts(run_id)
+        if page:
+            yield entity, page
 
 
 def _parsed(rows: list[str]) -> list[dict]:

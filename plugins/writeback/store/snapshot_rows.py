@@ -55,8 +55,8 @@ class SnapshotRows:
             return
         values = [{"run_id": run_id, "entity": entity, **{k: r.get(k) for k in _KEYS}, "row": r["row"]}
                   for r in rows]
-        with self._sessions.begin() as s:
-            s.execute(insert(SnapshotRow), values)
+        with self.engine.begin() as connection:  # Core executemany: no ORM bookkeeping per row
+            connection.execute(insert(SnapshotRow.__table__), values)
 
     def snapshot_rows(self, run_id: str, entity: str, **where: Iterable[Any]) -> list[str]:
         """The rows of `entity` (JSON text, in the order they were read) whose key is any of the values
