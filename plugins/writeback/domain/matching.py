@@ -471,18 +471,18 @@ def match_contacts(
     return out
 
 
-def candidate_persons(contacts: Sequence[SubmittedContact], index: ContactIndex, region: str = "US",
+def candidate_persons(queries: Sequence[PersonKeys], index: ContactIndex,
                       thresholds: MatchThresholds | None = None) -> list[set[int]]:
-    """Per contact, the persons of the index that blocking proposes and the cheap name test keeps, and
-    those with the same email or phone: every person `match_contacts` could score for it apart from the
-    student's family and slot. Blocking is by equal keys, so over a district in parts it is the union of
-    what each part gives (`pipeline/matching_pages.py` relies on it)."""
+    """Per contact (its `contact_keys`), the persons of the index that blocking proposes and the cheap
+    name test keeps, and those with the same email or phone: every person `match_contacts` could score
+    for it apart from the student's family and slot. Blocking is by equal keys, so over a district in
+    parts it is the union of what each part gives (`pipeline/matching_pages.py` relies on it)."""
     t = thresholds or DEFAULT_THRESHOLDS
     out: list[set[int]] = []
-    for start in range(0, len(contacts), _BATCH):
-        queries = [contact_keys(c, region) for c in contacts[start:start + _BATCH]]
-        named = _named_candidates(queries, index, t)
-        out.extend(set(by_name) | _by_value(q, index) for q, by_name in zip(queries, named, strict=True))
+    for start in range(0, len(queries), _BATCH):
+        chunk = list(queries[start:start + _BATCH])
+        named = _named_candidates(chunk, index, t)
+        out.extend(set(by_name) | _by_value(q, index) for q, by_name in zip(chunk, named, strict=True))
     return out
 
 

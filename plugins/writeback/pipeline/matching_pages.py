@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ..domain.match_keys import contact_keys
 from ..domain.matching import MatchThresholds, build_index, candidate_persons, match_records
 from ..domain.models import ContactMatch, FormRecord, Snapshot
 from .stored_snapshot import StoredSnapshot
@@ -23,13 +24,14 @@ def match_stored(records: list[FormRecord], stored: StoredSnapshot, today: dt.da
                  remembered: dict[tuple[str, int], str] | None = None, region: str = "US",
                  thresholds: MatchThresholds | None = None, *, person_page: int = PERSON_PAGE,
                  record_batch: int = RECORD_BATCH) -> dict[tuple[str, int], ContactMatch]:
-    contacts = [c for r in records for c in r.contacts]
-    proposed: list[set[int]] = [set() for _ in contacts]
+    queries = [contact_keys(c, region) for r in records for c in r.contacts]  # once, not once per page
+    proposed: list[set[int]] = [set() for _ in queries]
     for page in stored.person_pages(person_page):
-        found = candidate_persons(contacts, build_index(Snapshot(persons=page), region), region, thresholds)
+        found = candidate_persons(queries, build_index(Snapshot(persons=page), region), thresholds)
         for mine, ids in zip(proposed, found, strict=True):
             mine |= ids
         del page, found
+    del queries
     matches: dict[tuple[str, int], ContactMatch] = {}
     position = 0
     for start in range(0, len(records), record_batch):
