@@ -25,12 +25,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from sandbox import processes  # noqa: E402
 from sandbox.generate import write_files  # noqa: E402
-from writeback.pipeline.snapshot import QUERY_PREFIX, read_snapshot  # noqa: E402
+from writeback.pipeline.snapshot import ENTITIES, QUERY_PREFIX, read_snapshot  # noqa: E402
 from writeback.pipeline.stored_snapshot import save_snapshot  # noqa: E402
 from writeback.powerschool import PowerSchoolClient  # noqa: E402
 from writeback.store import Store  # noqa: E402
-
-ENTITIES = ("students", "contacts", "emails", "phones", "addresses", "links", "portal_accounts")
 
 
 def _peak(work) -> int:

@@ -21,7 +21,7 @@ from writeback.domain.models import FormRecord, Snapshot, WriteOp
 from writeback.domain.plan import build_plan
 from writeback.domain.resolve import ops_hash, plan_hash, resolve
 from writeback.pipeline.apply import Applier, ApplyOutcome
-from writeback.pipeline.snapshot import read_snapshot
+from writeback.pipeline.snapshot import ENTITIES, read_snapshot
 from writeback.powerschool.client import PowerSchoolClient
 from writeback.store import Store
 
@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 MAPPING = ROOT / "include" / "mappings" / "registration-2026.yaml"
 CLIENT_ID, CLIENT_SECRET = "sandbox-client", "sandbox-secret"
 TODAY = REFERENCE_DATE if isinstance(REFERENCE_DATE, dt.date) else dt.date.fromisoformat(str(REFERENCE_DATE)[:10])
-ENTITIES = ("students", "contacts", "emails", "phones", "addresses", "links", "portal_accounts")
 
 
 def coverage_edits(subs: list[dict], district: dict) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..domain.models import MatchClass, Plan, Snapshot, StudentPlan
+from ..domain.normalize import email_key  # apply compares portal emails by it too
 
 
 def plan_person_ids(students: Iterable[StudentPlan]) -> set[int]:
@@ -31,10 +32,6 @@ def plan_person_ids(students: Iterable[StudentPlan]) -> set[int]:
     return ids
 
 
-def _email_key(address: str) -> str:
-    return address.strip().casefold()  # apply compares portal emails casefolded
-
-
 def snapshot_slice(snapshot: Snapshot, students: list[StudentPlan]) -> Snapshot:
     """The snapshot restricted to the students of `students`, the persons they name, every link of
     those students and persons, the persons of the students' links, and the portal accounts of those
@@ -45,10 +42,10 @@ def snapshot_slice(snapshot: Snapshot, students: list[StudentPlan]) -> Snapshot:
     links = [lk for lk in snapshot.links if lk.student_dcid in dcids or lk.person_id in persons]
     persons.update(lk.person_id for lk in links if lk.student_dcid in dcids)
     kept_persons = {pid: snapshot.persons[pid] for pid in sorted(persons) if pid in snapshot.persons}
-    emails = {_email_key(e.address) for p in kept_persons.values() for e in p.emails}
-    emails.update(_email_key(cp.submitted.email) for sp in students for cp in sp.contacts if cp.submitted.email)
+    emails = {email_key(e.address) for p in kept_persons.values() for e in p.emails}
+    emails.update(email_key(cp.submitted.email) for sp in students for cp in sp.contacts if cp.submitted.email)
     accounts = [a for a in snapshot.portal_accounts
-                if (a.person_id is not None and a.person_id in persons) or (a.email and _email_key(a.email) in emails)]
+                if (a.person_id is not None and a.person_id in persons) or (a.email and email_key(a.email) in emails)]
     return Snapshot(taken_at=snapshot.taken_at,
                     students={d: snapshot.students[d] for d in sorted(dcids) if d in snapshot.students},
                     persons=kept_persons, links=links, portal_accounts=accounts)

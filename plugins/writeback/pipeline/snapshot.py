@@ -6,7 +6,7 @@ One PowerQuery per entity, in pages: the cost is O(rows / page size) calls, not 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from ..domain.models import (
@@ -21,8 +21,9 @@ from ..domain.models import (
     StudentLink,
 )
 from ..domain.targets import CORE_TARGETS, student_target
+from ..powerschool.grants import QUERY_PREFIX, SNAPSHOT_QUERIES
 
-QUERY_PREFIX = "com.writeback.snapshot."
+ENTITIES = tuple(q.removeprefix(QUERY_PREFIX) for q in SNAPSHOT_QUERIES)  # one PowerQuery each
 
 
 class PowerQueryReader(Protocol):
@@ -140,8 +141,14 @@ def read_snapshot(client: PowerQueryReader, extension_targets: Iterable[str] = (
             return iter(())
         return client.iter_powerquery(name)
 
+    return snapshot_from_rows(rows, extension_targets, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+
+
+def snapshot_from_rows(rows: Callable[[str], Iterable[dict]], extension_targets: Iterable[str] = (),
+                       taken_at: str = "") -> Snapshot:
+    """A snapshot of every row `rows(entity)` gives for each PowerQuery's entity."""
     return Snapshot(
-        taken_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        taken_at=taken_at,
         students=students_from_rows(rows("students"), extension_targets),
         persons=persons_from_rows(rows("contacts"), rows("emails"), rows("phones"), rows("addresses")),
         links=links_from_rows(rows("links")),

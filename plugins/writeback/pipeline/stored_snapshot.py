@@ -19,15 +19,16 @@ from typing import Any
 from ..domain.models import Person, PortalAccount, Snapshot, Student, StudentLink
 from ..domain.normalize import email_key
 from .snapshot import (
+    ENTITIES,
     QUERY_PREFIX,
     PowerQueryReader,
     links_from_rows,
     persons_from_rows,
     portal_accounts_from_rows,
+    snapshot_from_rows,
     students_from_rows,
 )
 
-ENTITIES = ("students", "contacts", "emails", "phones", "addresses", "links", "portal_accounts")
 PERSON_CHILDREN = ("emails", "phones", "addresses")
 WRITE_PAGE = 2000  # rows per insert while the PowerQueries are read
 
@@ -175,8 +176,4 @@ class StoredSnapshot:
 
     def whole(self) -> Snapshot:
         """The whole snapshot in memory: for small districts and tools, never a DAG task."""
-        persons = persons_from_rows(*(self._rows(entity) for entity in ("contacts", *PERSON_CHILDREN)))
-        return Snapshot(taken_at=self.taken_at, students=students_from_rows(self._rows("students"),
-                                                                             self.extension_targets),
-                        persons=persons, links=links_from_rows(self._rows("links")),
-                        portal_accounts=portal_accounts_from_rows(self._rows("portal_accounts")))
+        return snapshot_from_rows(self._rows, self.extension_targets, self.taken_at)

@@ -169,6 +169,3 @@ class SnapshotRows:
         with self._sessions() as s:
             return list(s.scalars(q))
 
-    def _scalar(self, q) -> int:
-        with self._sessions() as s:
-            return int(s.scalar(q) or 0)
