@@ -104,10 +104,9 @@ def test_an_expired_code_does_not_count(district, plugin_xml, monkeypatch, capsy
 def test_a_districts_every_form_is_checked_with_its_section_defaults(district, plugin_xml, monkeypatch, capsys):
     """`doctor --district` covers every form's mapping: the kindergarten form's father section gives new links
     the relationship Father, so a district whose code set lacks Father fails for that section too."""
+    from tests.doctor.conftest import client_for
     from writeback.config import district as district_config
     from writeback.doctor import run_doctor
-
-    from tests.doctor.conftest import client_for
 
     mappings = district_config("demo").load_forms().mappings
     assert len(mappings) == 4
