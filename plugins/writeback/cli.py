@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -80,6 +81,41 @@ def cmd_mappings_check(args: argparse.Namespace) -> int:
             continue
         print(f"{path}{forms}: ok ({_mapping_summary(mapping)})")
     return 1 if failed else 0
+
+
+def cmd_mappings_preview(args: argparse.Namespace) -> int:
+    """One submission through mapping, quality, matching and planning against the live snapshot: the plan
+    and review items it would produce. Writes nothing (PowerSchool is only read; no run is stored)."""
+    from .config import district
+    from .pipeline.preview import district_clients, preview_submission, render_preview
+
+    try:
+        config = district(args.district)
+        config.load_forms()
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except MappingError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 2
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # Airflow's hooks log where the plan is printed
+            source, client = district_clients(config)
+    except Exception as exc:  # a missing or invalid Airflow connection; messages carry no secret
+        print(f"error: cannot build the district's clients from its Airflow connections: {type(exc).__name__}: "
+              f"{exc}", file=sys.stderr)
+        return 2
+    store = _store(args) if (args.store or os.environ.get("WRITEBACK_STORE_URL")) else None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            result = preview_submission(config, args.submission, source, client, remembered_from=store)
+    finally:
+        source.close()
+        client.close()
+        if store is not None:
+            store.dispose()
+    print(result.model_dump_json(indent=2) if args.json else render_preview(result))
+    return 0 if result.found else 1
 
 
 def cmd_review_list(args: argparse.Namespace) -> int:
@@ -299,6 +335,12 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="*")
     check.add_argument("--district", help="check every mapping of this district (each form's)")
     check.set_defaults(func=cmd_mappings_check)
+    preview = mappings.add_parser("preview", help="one submission through mapping, quality, matching and planning "
+                                                  "against the live PowerSchool: the plan, nothing written")
+    preview.add_argument("--district", required=True)
+    preview.add_argument("--submission", required=True, help="the SchoolEngage submission id")
+    preview.add_argument("--json", action="store_true")
+    preview.set_defaults(func=cmd_mappings_preview)
 
     review = sub.add_parser("review", help="list and decide review items").add_subparsers(dest="action",
                                                                                           required=True)

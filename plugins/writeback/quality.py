@@ -41,7 +41,9 @@ def _contact_frame(records: list[FormRecord]) -> list[dict[str, Any]]:
     for r in records:
         for c in r.contacts:
             rows.append({"submission_id": r.submission_id, "slot": c.slot, "row_id": f"{r.submission_id}#{c.slot}",
-                         "relationship": c.relationship or None, "last_name": c.last_name or None,
+                         # a section without a relationship field gives its default (the link gets it)
+                         "relationship": c.relationship or c.default_relationship or None,
+                         "last_name": c.last_name or None,
                          "postal_code": (c.address.postal_code if c.address else "") or None})
     return rows
 
