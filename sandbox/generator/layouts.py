@@ -6,7 +6,8 @@ layouts, each read by its own mapping in `include/mappings/`:
 
 - `returning-2026` — returning-student update: other field names, named contact sections (guardian1,
   guardian2, emergency1, emergency2), a "same address as guardian 1" checkbox; no gender or birth date;
-  some families type a mailing address (the mapping fills a blank mailing address, never replaces one);
+  some families type a mailing address (the mapping fills a blank mailing address, never replaces one)
+  or write the student's legal first name as they call the child (the mapping never writes legal names);
 - `kindergarten-2026` — mother and father sections without a relationship field (each has a default),
   two emergency contacts, dates as YYYY-MM-DD, a "same address as the mother" checkbox; only the
   father filled in makes him the first contact;
@@ -26,7 +27,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .tables import RELATIONSHIP_LABELS
+from .district import ascii_fold
+from .tables import NICKNAMES, RELATIONSHIP_LABELS
 
 REGISTRATION = "registration-2026"
 RETURNING = "returning-2026"
@@ -100,6 +102,7 @@ def relationship_code(label: str) -> str:
 
 class _Relayout:
     def __init__(self, district: dict, seed: int, weights: dict[str, int]):
+        self.seed = seed
         self.rng = random.Random(seed * 104729 + 7919)  # not the forms' stream: registration stays as it was
         self.weights = {f: w for f, w in weights.items() if w > 0}
         self.students = {s["dcid"]: s for s in district["students"]}
@@ -200,8 +203,16 @@ class _Relayout:
         extra: dict[str, object] = {"form": layout.form_id}
         if layout.same_address:
             extra["same_address"] = self._same_address(layout, new)
-        if layout.form_id == RETURNING and truth.get("student_dcid") is not None and self.rng.random() < 0.35:
-            extra["mailing"] = self._type_mailing(new, truth["student_dcid"])
+        dcid = truth.get("student_dcid")
+        if layout.form_id == RETURNING and dcid is not None:
+            # each behaviour draws from its own stream (per submission): one does not shift the others
+            mailing = self._rng(sub["id"], "mailing")
+            if mailing.random() < (0.9 if self.students[dcid]["mailing_street"] else 0.3):
+                extra["mailing"] = self._type_mailing(new, dcid, mailing)
+            naming = self._rng(sub["id"], "legal_name")
+            typed = _as_a_family_writes(new["legal_first"], naming)
+            if naming.random() < 0.3 and typed != new["legal_first"]:  # shown, never written (policy: never)
+                new["legal_first"], extra["legal_name"] = typed, "differs"
         moved = {**copy.deepcopy(sub), "form_id": layout.form_id, "fields": new}
         moved_truth = {**copy.deepcopy(truth), "contacts": contacts, "form": extra,
                        "problems": [_rename_problem(p, renamed) for p in truth["problems"]]}
@@ -218,7 +229,10 @@ class _Relayout:
                 fields[target + part] = ""
         return same
 
-    def _type_mailing(self, fields: dict[str, str], dcid: int) -> str:
+    def _rng(self, submission_id: str, what: str) -> random.Random:
+        return random.Random(f"{self.seed}:{submission_id}:{what}")
+
+    def _type_mailing(self, fields: dict[str, str], dcid: int, rng: random.Random) -> str:
         """A family types a mailing address: into a blank one (the mapping fills it), or over one the school
         has (the mapping's if_empty keeps the school's)."""
         s = self.students[dcid]
@@ -227,9 +241,16 @@ class _Relayout:
                                                                      "address_state", "address_zip"), strict=True):
                 fields[f"mail_{part}"] = fields[src]
             return "fills_blank"
-        fields.update({"mail_street": f"PO Box {self.rng.randint(100, 9999)}", "mail_city": s["mailing_city"] or s["city"],
+        fields.update({"mail_street": f"PO Box {rng.randint(100, 9999)}", "mail_city": s["mailing_city"] or s["city"],
                        "mail_state": "CA", "mail_zip": s["mailing_zip"] or s["zip"]})
         return "differs"
+
+
+def _as_a_family_writes(first: str, rng: random.Random) -> str:
+    """The legal first name as families write it on an update form: a nickname, or without its accents."""
+    if first in NICKNAMES:
+        return rng.choice(NICKNAMES[first])
+    return ascii_fold(first)
 
 
 def _redate(value: str, fmt: str) -> str:

@@ -23,7 +23,7 @@ PS_ID, PS_SECRET, SE_KEY = "preview-client", "preview-secret-31d9", "preview-se-
 
 @pytest.fixture(scope="module")
 def world():
-    district, submissions, truth = build_all(80, 5, forms=ALL_FORMS)
+    district, submissions, truth = build_all(120, 13, forms=ALL_FORMS)
     ps = start_powerschool(district, client_id=PS_ID, client_secret=PS_SECRET)
     extra = {"id": "SUB-TRANSPORT", "form_id": "transportation-2026", "student_number": "100001",
              "submitted_at": "2026-07-30T10:00:00Z", "updated_at": "2026-07-30T10:00:00Z",

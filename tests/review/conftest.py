@@ -108,7 +108,7 @@ def preview_sandboxes() -> Iterator[PreviewSandboxes]:
     from sandbox.powerschool.server import start_in_thread as start_powerschool
     from sandbox.schoolengage.server import start_in_thread as start_schoolengage
 
-    district, submissions, truth = build_all(80, 5, forms=ALL_FORMS)
+    district, submissions, truth = build_all(120, 13, forms=ALL_FORMS)
     ps = start_powerschool(district, client_id=PREVIEW_PS[0], client_secret=PREVIEW_PS[1])
     se = start_schoolengage(submissions, api_key=PREVIEW_SE_KEY)
     try:
