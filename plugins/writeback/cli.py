@@ -106,9 +106,16 @@ def cmd_mappings_preview(args: argparse.Namespace) -> int:
               f"{exc}", file=sys.stderr)
         return 2
     store = _store(args) if (args.store or os.environ.get("WRITEBACK_STORE_URL")) else None
+    from .powerschool.errors import PowerSchoolError
+    from .quality import SnapshotIntegrityError
+    from .sources.schoolengage import SchoolEngageError
+
     try:
         with contextlib.redirect_stdout(sys.stderr):
             result = preview_submission(config, args.submission, source, client, remembered_from=store)
+    except (PowerSchoolError, SchoolEngageError, SnapshotIntegrityError) as exc:  # messages carry no secret
+        print(f"error: the preview could not read what it needs: {exc}", file=sys.stderr)
+        return 2
     finally:
         source.close()
         client.close()

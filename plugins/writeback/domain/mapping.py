@@ -166,13 +166,14 @@ class Mapping(_Strict):
     code_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     student: list[StudentFieldSpec] = Field(default_factory=list)
     contacts: ContactsSpec | None = None
-    _slot_defs: list[SlotDef] | None = PrivateAttr(default=None)
+    _slot_defs: tuple[int, list[SlotDef]] | None = PrivateAttr(default=None)
 
     def slot_defs(self) -> list[SlotDef]:
-        """The form's contacts in slot order (computed once: applying the mapping asks for every record)."""
-        if self._slot_defs is None:
-            self._slot_defs = _slot_defs(self.contacts)
-        return self._slot_defs
+        """The form's contacts in slot order (computed once per `contacts`: applying the mapping asks for
+        every record)."""
+        if self._slot_defs is None or self._slot_defs[0] != id(self.contacts):
+            self._slot_defs = (id(self.contacts), _slot_defs(self.contacts))
+        return self._slot_defs[1]
 
     def contact_slots(self) -> list[ContactSlotSpec]:
         return [d.spec for d in self.slot_defs()]
@@ -203,7 +204,7 @@ def _slot_defs(contacts: ContactsSpec | None) -> list[SlotDef]:
             defs.append(SlotDef(position, name, position, _plain(sec), sec.default_relationship, named=True))
         return sorted(defs, key=lambda d: d.slot)
     if isinstance(contacts.slots, list):
-        return [SlotDef(n, f"contact{n}", n, _plain(sec), sec.default_relationship)
+        return [SlotDef(n, f"contact{n}", sec.position or n, _plain(sec), sec.default_relationship)
                 for n, sec in enumerate(contacts.slots, start=1)]
     template = contacts.model_dump(include=_TEMPLATE_KEYS, exclude_none=True)
     return [SlotDef(n, f"contact{n}", n, ContactSlotSpec.model_validate(_fill_slot(template, n)))

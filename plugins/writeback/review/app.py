@@ -453,9 +453,15 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
 
         config = readable_district(who, district)
         check_csrf(request, who, csrf_token)
+        from ..powerschool.errors import PowerSchoolError
+        from ..quality import SnapshotIntegrityError
+        from ..sources.schoolengage import SchoolEngageError
+
         source, client = (preview_clients or district_clients)(config)
         try:
             result = preview_submission(config, submission.strip(), source, client, remembered_from=get_store())
+        except (PowerSchoolError, SchoolEngageError, SnapshotIntegrityError) as exc:
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the preview could not read what it needs: {exc}") from None
         finally:
             source.close()
             client.close()
