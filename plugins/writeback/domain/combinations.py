@@ -59,7 +59,7 @@ def apply_combinations(mapping, contacts: list[SubmittedContact], submission_id:
     for c in contacts:
         c.position = place[c.section]
     why = order_rule.description or _describe(order_rule.when)
-    out.order_reason = f"rule {order_rule.name} ({why}): " + ", ".join(
+    out.order_reason = f"mapping {mapping.name}, rule {order_rule.name} ({why}): " + ", ".join(
         f"{c.section} {c.position}" for c in sorted(contacts, key=lambda c: c.position) if not c.remove)
     return out
 

@@ -423,20 +423,28 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
 
     # ------------------------------------------------------------ preview one form (mappings)
 
-    def readable_district(who: Principal, name: str):
+    def readable_district(who: Principal, name: str, method: str = "GET"):
+        """The district's config, for a user who may read its DAG (and, to run a preview, edit it: a preview
+        reads the whole district from PowerSchool with the district's credentials)."""
         from ..config import district as district_config
 
         try:
             config = district_config(name)
         except KeyError:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no district {name!r}") from None
-        if not auth.is_authorized(who, dag_id_for(config.name), "GET"):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"{who.username} may not read DAG {dag_id_for(name)}")
+        dag_id = dag_id_for(config.name)
+        if not auth.is_authorized(who, dag_id, "GET"):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"{who.username} may not read DAG {dag_id}")
+        if method == "PUT" and not auth.is_authorized(who, dag_id, "PUT"):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"{who.username} may not preview forms of {dag_id} (needs edit access to the DAG)")
         return config
 
     def preview_page(request: Request, who: Principal, config: Any, submission: str = "",
                      result: Any = None) -> HTMLResponse:
+        can_preview = auth.is_authorized(who, dag_id_for(config.name), "PUT")
         return render("preview.html", request, district=config.name, title=config.title or config.name,
+                      can_preview=can_preview,
                       user=who.username, csrf=csrf_token(auth.secret(), who.username), csrf_field=CSRF_FIELD,
                       submission=submission, result=view.preview_view(result) if result is not None else None)
 
@@ -451,7 +459,7 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
         """Take one submission through the run's stages against the live PowerSchool; nothing is written."""
         from ..pipeline.preview import district_clients, preview_submission
 
-        config = readable_district(who, district)
+        config = readable_district(who, district, "PUT")
         check_csrf(request, who, csrf_token)
         from ..powerschool.errors import PowerSchoolError
         from ..quality import SnapshotIntegrityError
