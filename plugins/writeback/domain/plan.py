@@ -29,7 +29,7 @@ from .models import (
     UsedBy,
     ValueChange,
 )
-from .normalize import address_key, email_key, fold, phone_key
+from .normalize import address_key, email_key, fold, phone_key, same_text
 from .values import address_text
 
 
@@ -40,8 +40,8 @@ def diff_student_fields(record: FormRecord, student: Student) -> list[FieldChang
         old = student.values.get(target, "")
         if not new and target not in record.blank_clears:
             action, status, new = FieldAction.IGNORE, FieldStatus.KEEP, old
-        elif new == old:
-            action, status = FieldAction.IGNORE, FieldStatus.KEEP
+        elif same_text(new, old):  # equal after normalisation: PowerSchool's spelling stays
+            action, status, new = FieldAction.IGNORE, FieldStatus.KEEP, old
         elif not old:
             action, status = FieldAction.ADD, FieldStatus.NEW
         else:

@@ -184,7 +184,7 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
             records[row.submission_id] = result
     known = set(ctx.store.snapshot_keys(ctx.run_id, "students", "student_number",
                                         among={r.student_number for r in records.values()}))
-    problems.extend(check_records(list(records.values()), known, log))
+    problems.extend(check_records(list(records.values()), known, log, ctx.region))
     ctx.store.put_data(ctx.run_id, "validation", {"results": log})
     bad = {p.submission_id for p in problems}
     valid = {sid: r.model_dump(mode="json") for sid, r in records.items() if sid not in bad}
@@ -425,7 +425,7 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
             mine = [op for op in mine if op.student_number in students]
     applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
                       concurrency=ctx.district.apply.concurrency,
-                      known_persons=lambda ids: _known_persons(ctx, ids))
+                      known_persons=lambda ids: _known_persons(ctx, ids), region=ctx.region)
     outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
     ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not (outcome.failed or outcome.stale) else f"{stage}_partial")
     # a retried task (or a retry_run_id run) adds to the writes of the attempts before it
@@ -466,7 +466,7 @@ def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
             mine, snapshot, reviewer_of, part = batch_ops(ctx, b, "cleanup", entries, decisions)
             applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
                               concurrency=ctx.district.apply.concurrency,
-                              known_persons=lambda ids: _known_persons(ctx, ids))
+                              known_persons=lambda ids: _known_persons(ctx, ids), region=ctx.region)
             outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
             operations += len(mine)
             for name in ("done", "skipped", "failed", "stale", "refused", "skipped_by_reviewer", "writes",
