@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from .forms import chosen_plan
 from .models import (
     ContactAction,
     ContactPlan,
@@ -94,6 +95,7 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
                  lookups: _Lookups, today: dt.date, region: str, created: set[str],
                  reviewer_order: list[str] | None = None, value_choices: dict[str, str] | None = None
                  ) -> list[WriteOp]:
+    sp, decisions = chosen_plan(sp, decisions, today)  # where a student's forms disagree: the chosen value
     by_key = {i.key: i for i in items}
     ops: list[WriteOp] = []
     fields, expected = {}, {}
