@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .domain.forms import FormRoutes
 from .domain.mapping import Mapping, MappingError, load_mapping
 from .domain.matching import MatchThresholds
+from .domain.routing import FormRoutes
 from .yamlfile import YamlFileError, read_yaml
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .domain.codes import code_sets_from_rows, emitted_codes, missing_codes, unchecked_code_fields
-from .domain.forms import union
+from .domain.routing import union
 from .powerschool.client import DEFAULT_PAGE_SIZE, PowerSchoolClient
 from .powerschool.errors import (
     AuthError,

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from .domain.forms import union
 from .domain.mapping import Mapping
+from .domain.routing import union
 from .powerschool.grants import field_line, required_grants, v1_access_needed
 
 __all__ = ["MAX_NAME_LENGTH", "DEFAULT_NAME", "PluginXmlError", "build_plugin_xml", "cli_plugin_xml"]

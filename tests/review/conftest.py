@@ -5,6 +5,7 @@ from `POST /auth/token`. Every review test talks to the app through that server 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -87,6 +88,46 @@ def airflow_env(home: Path, store_url: str) -> dict[str, str]:
     return env
 
 
+def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """An `airflow` command with the server's environment; fails the test with its output."""
+    done = subprocess.run([AIRFLOW, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        pytest.fail(f"airflow {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return done
+
+
+@contextlib.contextmanager
+def api_server(home: Path, env: dict[str, str], store_url: str) -> Iterator[AirflowServer]:
+    """`airflow api-server` on a free loopback port, until the block ends (the metadata DB is migrated)."""
+    log = home / "api-server.log"
+    port = _free_port()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"airflow api-server exited {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"airflow api-server did not answer in 180 s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.5)
+        yield AirflowServer(url=url, home=home, env=env, process=proc, store_url=store_url)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
 class PreviewSandboxes:
     """The demo district's PowerSchool and SchoolEngage, for the preview page (every form of the district)."""
@@ -134,37 +175,9 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory,
                                                        login=PREVIEW_PS[0], password=PREVIEW_PS[1])
     env["AIRFLOW_CONN_SCHOOLENGAGE_DEMO"] = _connection(preview_sandboxes.se_url, conn_type="schoolengage",
                                                         password=PREVIEW_SE_KEY)
-    log = home / "api-server.log"
-    done = subprocess.run([AIRFLOW, "db", "migrate"], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-    if done.returncode != 0:
-        pytest.fail(f"airflow db migrate failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    port = _free_port()
-    with open(log, "w") as out:
-        proc = subprocess.Popen([AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"airflow api-server exited {proc.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/api/v2/monitor/health", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"airflow api-server did not answer in 180 s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.5)
-        yield AirflowServer(url=url, home=home, env=env, process=proc, store_url=store_url)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    airflow(env, "db", "migrate")
+    with api_server(home, env, store_url) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

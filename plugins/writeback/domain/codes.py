@@ -70,7 +70,7 @@ def _mapped_values(spec: FieldSpec | None, mapping: Mapping, what: str) -> list[
 
 def emitted_codes(mappings: Mapping | Iterable[Mapping]) -> list[EmittedCode]:
     """Every code the mapping(s) make the writeback send, once per (type, code, place)."""
-    from .forms import union
+    from .routing import union
 
     found: dict[tuple[CodeType, str, str], EmittedCode] = {}
 
@@ -104,8 +104,8 @@ def emitted_codes(mappings: Mapping | Iterable[Mapping]) -> list[EmittedCode]:
 def unchecked_code_fields(mappings: Mapping | Iterable[Mapping]) -> list[str]:
     """Contact fields whose typed value is sent as a code without a code map: the doctor cannot check
     them before a run (PowerSchool refuses a value its set lacks when the record is written)."""
-    from .forms import union
     from .mapping import transform_parts
+    from .routing import union
 
     out: list[str] = []
     for mapping in union(mappings):

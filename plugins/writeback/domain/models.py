@@ -80,6 +80,29 @@ class SubmittedContact(Model):
         return self.position or self.slot
 
 
+class FormVersion(Model):
+    """One of several forms merged for a student: its submission and the timestamp it was ordered by."""
+
+    submission_id: str
+    stamp: str = ""  # SchoolEngage's updated_at (else submitted_at), as the source sent it
+
+
+class Disagreement(Model):
+    """A field or contact value the merged forms give differently (after normalisation)."""
+
+    ref: str  # field:<target> | address:<group> | contact<slot>:<name|relationship|phone:<type>|email|...>
+    slot: int | None = None  # the merged record's contact slot, for a contact value
+    values: dict[str, Any]  # submission id -> that form's value, latest form first (forms silent on it absent)
+    shown: dict[str, str]  # submission id -> the value as a person reads it
+
+
+class FormMerge(Model):
+    """Several forms for one student in one run, merged into one record (`domain/forms.py`)."""
+
+    forms: list[FormVersion]  # latest first: forms[0] is the merged record's own submission
+    disagreements: list[Disagreement] = Field(default_factory=list)
+
+
 class FormRecord(Model):
     """A submission after the mapping: student targets and ordered contacts, ready to compare."""
 
@@ -94,6 +117,7 @@ class FormRecord(Model):
     policies: dict[str, WritePolicy] = Field(default_factory=dict)  # target -> policy other than `always`
     order_reason: str = ""  # why the contacts take the places they take (the mapping's sections and rules)
     notes: list[str] = Field(default_factory=list)  # what a combination rule did (e.g. an address copied)
+    forms: FormMerge | None = None  # set when this record merges several forms of the student
 
 
 class RecordProblem(Model):
@@ -328,6 +352,7 @@ class StudentPlan(Model):
     mapping: str = ""  # the mapping that read the form
     order_reason: str = ""  # why the form's contacts take their places (shown beside the order)
     notes: list[str] = Field(default_factory=list)
+    forms: FormMerge | None = None  # the forms merged into this plan (`domain/forms.py`)
 
 
 class ReviewItem(Model):

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 from xml.sax.saxutils import quoteattr
 
-from ..domain.forms import union
 from ..domain.mapping import Mapping
+from ..domain.routing import union
 from ..domain.targets import student_target
 
 __all__ = [

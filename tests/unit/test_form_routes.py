@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from writeback.config import DistrictConfig, district, load_district
-from writeback.domain.forms import FormRoutes
 from writeback.domain.mapping import MappingError, parse_mapping
+from writeback.domain.routing import FormRoutes
 from writeback.pipeline.stages import map_submission
 
 ROOT = Path(__file__).resolve().parents[2]
