@@ -194,7 +194,7 @@ def celery_deployment(tmp_path_factory: pytest.TempPathFactory, postgres_url: st
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
         })
         processes.prepare_airflow(env, work / "logs" / "airflow-setup.log")
-        Store(store_url).dispose()
+        Store(store_url, migrate=True).dispose()  # what `writeback store migrate` does
         dep = CeleryDeployment(work=work, url=url, env=env, ps_url=ps.url, store_url=store_url, truth=truth,
                                redis=redis)
         port = url.rsplit(":", 1)[1]

@@ -617,7 +617,7 @@ def test_postgres_init_script_creates_the_store_database(postgres_url, compose):
             assert done.returncode == 0, done.stderr
         store_url = make_url(env_of(compose["x-airflow-common"])["WRITEBACK_STORE_URL"]).set(
             host=admin.host, port=admin.port, database=name, username=user, password=password)
-        store = Store(store_url.render_as_string(hide_password=False))
+        store = Store(store_url.render_as_string(hide_password=False), migrate=True)
         with store.engine.connect() as conn:
             owner = conn.execute(text("select pg_get_userbyid(datdba) from pg_database where datname = :n"),
                                  {"n": name}).scalar()
