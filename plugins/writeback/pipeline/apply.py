@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.batches import connected_groups
+from ..domain.codes import EMAIL_TYPE
 from ..domain.models import ReviewItem, Snapshot, WriteOp
 from ..domain.plan import as_text
 from ..domain.targets import student_target
@@ -639,7 +640,7 @@ class Applier:
         if primary is not None and str(primary.get("address", "")).casefold() != wanted:
             self._prior[op.key] = {"primary_email_id": int(primary.get("emailId") or 0),
                                    "primary_address": primary.get("address")}
-        return self._add_child(op, pid, "emails", {"address": op.values["address"], "type": "Personal",
+        return self._add_child(op, pid, "emails", {"address": op.values["address"], "type": EMAIL_TYPE,
                                                    "primary": True},
                                lambda c: str(c.get("address", "")).casefold() == wanted, "emailId")
 
