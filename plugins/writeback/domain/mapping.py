@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..yamlfile import YamlFileError, read_yaml
 from .models import FormRecord, RecordProblem, SubmittedAddress, SubmittedContact, SubmittedPhone
-from .normalize import email_problem, is_valid_phone, phone_key, split_extension
+from .normalize import clean_text, email_problem, is_valid_phone, phone_key, split_extension
 from .targets import student_target
 
 PHONE_TYPES = ("Home", "Mobile", "Work")
@@ -269,7 +269,7 @@ class _Problem(Exception):
 
 
 def _transform(value: str, spec: FieldSpec, mapping: Mapping) -> str:
-    value = value.strip()
+    value = clean_text(value)  # the one clean form (normalize.py): an invisible value is a missing one
     if not value:
         return value
     for t in spec.transforms:
@@ -299,7 +299,7 @@ def _transform(value: str, spec: FieldSpec, mapping: Mapping) -> str:
             value = table[value.casefold()]
         elif name == "max_length" and len(value) > arg:
             raise _Problem(f"longer than {arg} characters", "max_length")
-    return value
+    return clean_text(value)  # a case change can decompose a letter ("ǰ".upper())
 
 
 def _read(submission_id: str, fields: dict[str, Any], spec: FieldSpec, mapping: Mapping,

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 
 from .codes import ADDRESS_TYPE, DEFAULT_RELATIONSHIP
+from .forms import chosen_plan
 from .models import (
     ContactAction,
     ContactPlan,
@@ -95,6 +96,7 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
                  lookups: _Lookups, today: dt.date, region: str, created: set[str],
                  reviewer_order: list[str] | None = None, value_choices: dict[str, str] | None = None
                  ) -> list[WriteOp]:
+    sp, decisions = chosen_plan(sp, decisions, today)  # where a student's forms disagree: the chosen value
     by_key = {i.key: i for i in items}
     ops: list[WriteOp] = []
     fields, expected = {}, {}

@@ -6,6 +6,8 @@ import html
 from collections import Counter, defaultdict
 from typing import Any
 
+from ..domain.forms import merged_forms
+
 CONTACT_VALUE_KINDS = {"contact_name", "phone_add", "phone_update", "email_add", "email_update", "address_add",
                        "address_update", "detail_update", "data_access", "phone_delete", "email_delete",
                        "address_delete"}
@@ -81,6 +83,8 @@ def build_report(ctx) -> dict[str, Any]:
                          for r in ledger.values() if r.status == "stale"],
         "quarantine": [{"submission_id": q.submission_id, "field": q.field, "reason": q.reason, "check": q.check}
                        for q in quarantine],
+        # a family's several forms for one student: which were merged, and what was chosen where they disagreed
+        "merged_forms": merged_forms(plan_data["students"], {i.item_key: i.choice for i in items if i.choice}),
         "per_student": per_student,
     }
 
@@ -101,6 +105,11 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     for f in report.get("failed_writes", [])[:20]:
         lines.append(f"    failed {f['op']}: {f['error']}")
+    if report.get("merged_forms"):
+        lines.append("  forms merged (a family sent more than one for a student; the latest wins per field):")
+        for m in report["merged_forms"]:
+            lines.append(f"    {', '.join(m['merged'])} merged into {m['submission_id']} (student "
+                         f"{m['student_number']}): {_disagreements(m)}")
     if report["quarantine"]:
         lines.append("  quarantined records:")
         for q in report["quarantine"][:20]:
@@ -163,6 +172,10 @@ def render_html(report: dict[str, Any]) -> str:
                            item.get("choice") or item.get("state") or "no review item"])
     parts.append("<h2>Stale writes (back to review)</h2>"
                  + _table(["operation", "kind", "changed in PowerSchool", "decision"], stale_rows, "stale"))
+    parts.append("<h2>Forms merged (several forms for one student; the latest wins per field)</h2>" + _table(
+        ["student", "latest form", "earlier forms (superseded, merged in)", "disagreements and choices"],
+        [[m["student_number"], m["submission_id"], ", ".join(m["merged"]), _disagreements(m)]
+         for m in report.get("merged_forms", [])]))
     parts.append("<h2>Quarantine</h2>" + _table(
         ["submission", "field", "reason", "check"],
         [[q["submission_id"], q["field"], q["reason"], q.get("check", "")] for q in report.get("quarantine", [])]))
@@ -173,6 +186,13 @@ def render_html(report: dict[str, Any]) -> str:
          for p in report.get("per_student", [])]))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _disagreements(merged: dict[str, Any]) -> str:
+    if not merged["disagreements"]:
+        return "no disagreement"
+    return "; ".join(f"{d['ref']} ({' / '.join(d['forms'])}) → {d['choice'] or 'undecided'}"
+                     for d in merged["disagreements"])
 
 
 def save_report(store, run_id: str, report: dict[str, Any]) -> None:
