@@ -43,7 +43,7 @@ def world(tmp_path_factory):
     store_url = f"sqlite:///{work / 'store.db'}"
     env = processes.airflow_env(work, ps.url, se.url, store_url)
     processes.prepare_airflow(env, work / "logs" / "airflow-setup.log")
-    store = Store(store_url)
+    store = Store(store_url, migrate=True)
     reader = PowerSchoolReader(ps.url)
     before = {entity: reader.query(entity) for entity in ("students", "links", "contacts")}
     try:

@@ -45,7 +45,7 @@ def cli(world, monkeypatch, tmp_path):
         monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
     monkeypatch.setenv("WRITEBACK_STORE_URL", store_url)
-    Store(store_url).dispose()  # the district's store exists (empty) before the preview
+    Store(store_url, migrate=True).dispose()  # the district's store exists (empty) before the preview
 
     def run(*args: str, capsys=None) -> tuple[int, str]:
         code = main(["mappings", "preview", "--district", "demo", *args])

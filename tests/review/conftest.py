@@ -182,7 +182,7 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.fixture(scope="session")
 def store(airflow_server: AirflowServer) -> Iterator[Store]:
-    s = Store(airflow_server.store_url)
+    s = Store(airflow_server.store_url, migrate=True)
     yield s
     s.dispose()
 

@@ -90,7 +90,7 @@ def preview_submission(district: DistrictConfig, submission_id: str, source: Any
     config = district.model_copy(deep=True)
     config.quality.max_bad_share = 1.0  # one record: its quarantine is the answer, not a stopped run
     with tempfile.TemporaryDirectory(prefix="writeback-preview-") as work:
-        store = Store(f"sqlite:///{Path(work) / 'preview.db'}")
+        store = Store(f"sqlite:///{Path(work) / 'preview.db'}", migrate=True)
         try:
             run_id = f"preview:{submission_id}"
             store.ensure_run(run_id, config.name, dry_run=True)
