@@ -38,7 +38,7 @@ def test_store_on_empty_database_migrates_to_head(store_url):
         assert not TABLES & set(sa.inspect(engine).get_table_names())
         store = Store(store_url)
         store.dispose()
-        assert _head() == "0002"
+        assert _head() == "0003_run_safety"
         assert _current(engine) == _head()
         assert TABLES <= set(sa.inspect(engine).get_table_names())
     finally:

@@ -122,7 +122,11 @@ def not_on_retry(stage):
 def extract_submissions(ctx: RunContext, source: Any) -> dict[str, Any]:
     """New or changed submissions since the district's last confirmed sync (or the ids a rerun names)."""
     p = ctx.params
-    since = None if (p.submission_ids or p.student_numbers) else ctx.store.cursor(ctx.district.name)
+    # the run's extraction ticket and the cursor, read together: they order the cursor (`report`) and
+    # tell which run supersedes which (`run_rules.superseded`)
+    since = ctx.store.begin_extraction(ctx.district.name, ctx.run_id)
+    if p.submission_ids or p.student_numbers:
+        since = None
     raw, cursor = source.fetch_since(since)
     wanted_ids, wanted_numbers = set(p.submission_ids), set(p.student_numbers)
     submissions, problems = [], []
@@ -498,11 +502,10 @@ def report(ctx: RunContext) -> dict[str, Any]:
     run = ctx.store.get_run(ctx.run_id)
     complete = summary["writes"]["failed"] == 0 and summary["writes"]["stale"] == 0
     subset = (run.counts or {}).get("extract_submissions", {}).get("subset", False)
+    cursor_advanced = False
     if not (ctx.params.dry_run or run.dry_run) and complete and not subset:
-        ctx.store.advance_cursor(ctx.district.name, run.cursor_to, ctx.run_id)
-        cursor_advanced = True
-    else:
-        cursor_advanced = False
+        # compare-and-set: a run that extracted after this one may have moved the cursor further already
+        cursor_advanced = ctx.store.advance_cursor(ctx.district.name, run.cursor_to, ctx.run_id, run.extract_seq)
     ctx.store.update_run(ctx.run_id, status="complete" if complete else "incomplete")
     return {"students_updated": summary["students"]["updated"], "writes": summary["writes"]["made"],
             "failed": summary["writes"]["failed"], "cursor_advanced": cursor_advanced}

@@ -22,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..domain.models import Decision, RecordProblem, ReviewItem, Submission
@@ -366,6 +367,31 @@ class Store(SnapshotRows):
             if audit is not None:
                 s.add(_audit_row(run_id, op_key, **audit))
 
+    def ledger_announce(self, run_id: str, op_keys: list[str]) -> None:
+        """Before an attempt's first write request: these ops may have written from now on (`LedgerRow.sent`)."""
+        with self._sessions.begin() as s:
+            s.execute(update(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.op_key.in_(op_keys))
+                      .values(sent=True, updated_at=utcnow()))
+
+    def ledger_evidence(self, run_id: str, op_key: str, evidence: dict[str, Any] | None) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.op_key == op_key)
+                      .values(evidence=evidence, updated_at=utcnow()))
+
+    def ledger_of_kind(self, run_id: str, kind: str) -> list[LedgerRow]:
+        with self._sessions() as s:
+            return list(s.scalars(select(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.kind == kind)))
+
+    def claimed_persons(self, person_ids: Iterable[int]) -> dict[int, str]:
+        """Which of these persons a create of any run recorded as its result: person id -> `run op key`."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return {}
+        with self._sessions() as s:
+            rows = s.execute(select(LedgerRow.result_id, LedgerRow.run_id, LedgerRow.op_key)
+                             .where(LedgerRow.kind == "contact_create", LedgerRow.result_id.in_(ids)))
+            return {pid: f"{run} {key}" for pid, run, key in rows}
+
     def audit(self, run_id: str, op_key: str, kind: str, *, student_number: str = "", person_ref: str = "",
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None, reviewer: str = "",
               response: str = "") -> None:
@@ -383,15 +409,64 @@ class Store(SnapshotRows):
             row = s.get(SyncState, district)
             return row.cursor if row else None
 
-    def advance_cursor(self, district: str, cursor: str | None, run_id: str) -> None:
+    def begin_extraction(self, district: str, run_id: str) -> str | None:
+        """Give the run the district's next extraction ticket and return the cursor to extract from, read in
+        the same transaction: a run with a higher ticket read the cursor (and SchoolEngage) later."""
+        for _ in range(3):
+            try:
+                with self._sessions.begin() as s:
+                    bumped = s.execute(update(SyncState).where(SyncState.district == district)
+                                       .values(extractions=func.coalesce(SyncState.extractions, 0) + 1))
+                    if bumped.rowcount == 0:
+                        s.add(SyncState(district=district, cursor=None, extractions=1))
+                        s.flush()
+                    row = s.get(SyncState, district, populate_existing=True)
+                    run = s.get(Run, run_id)
+                    if run is None:
+                        raise StoreError(f"unknown run {run_id!r}")
+                    run.extract_seq = row.extractions
+                    return row.cursor
+            except IntegrityError:  # another run created the district's row at the same moment: bump it
+                continue
+        raise StoreError(f"could not take an extraction ticket for district {district!r}")
+
+    def advance_cursor(self, district: str, cursor: str | None, run_id: str, ticket: int | None) -> bool:
+        """Compare-and-set: the cursor becomes the run's only when no run that extracted later (a higher
+        ticket) has set it already, so it never moves back. Returns whether it moved. A run without a
+        ticket (extracted before tickets existed) moves only a cursor no ticketed run has set."""
         if cursor is None:
-            return
-        with self._sessions.begin() as s:
-            row = s.get(SyncState, district)
-            if row is None:
-                s.add(SyncState(district=district, cursor=cursor, last_run_id=run_id))
-            else:
-                row.cursor, row.last_run_id = cursor, run_id
+            return False
+        newer = SyncState.cursor_seq.is_(None) if ticket is None else (
+            SyncState.cursor_seq.is_(None) | (SyncState.cursor_seq <= ticket))
+        for _ in range(3):
+            try:
+                with self._sessions.begin() as s:
+                    moved = s.execute(update(SyncState).where(SyncState.district == district, newer)
+                                      .values(cursor=cursor, cursor_seq=ticket, last_run_id=run_id,
+                                              updated_at=utcnow()))
+                    if moved.rowcount:
+                        return True
+                    if s.get(SyncState, district) is not None:
+                        return False  # a run that extracted later moved it already
+                    s.add(SyncState(district=district, cursor=cursor, cursor_seq=ticket, last_run_id=run_id,
+                                    extractions=ticket))
+                    return True
+            except IntegrityError:
+                continue
+        return False
+
+    def superseding_run(self, run_id: str) -> Run | None:
+        """The newest run of the same district, not a dry run, that extracted after this one (a higher
+        ticket) and began writing (it has ledger rows): this run's plan is older than what it wrote."""
+        run = self.get_run(run_id)
+        with self._sessions() as s:
+            wrote = select(LedgerRow.id).where(LedgerRow.run_id == Run.id).exists()
+            q = (select(Run).where(Run.district == run.district, Run.id != run.id, Run.dry_run.is_(False),
+                                   Run.extract_seq.is_not(None), wrote)
+                 .order_by(Run.extract_seq.desc()).limit(1))
+            if run.extract_seq is not None:
+                q = q.where(Run.extract_seq > run.extract_seq)
+            return s.scalar(q)
 
 
 def _audit_row(run_id: str, op_key: str, *, kind: str, student_number: str = "", person_ref: str = "",
