@@ -32,6 +32,7 @@ from ..domain.targets import student_target
 from ..domain.values import address_text
 from ..powerschool.errors import AmbiguousWriteError, DuplicateError, NotFound, PowerSchoolError
 from ..store import Store
+from .run_rules import writable_run
 
 log = logging.getLogger(__name__)
 
@@ -398,6 +399,7 @@ class Applier:
 
     # ------------------------------------------------------------ run
     def run(self, ops: list[WriteOp], batch_size: int = 50) -> ApplyOutcome:
+        writable_run(self.store, self.run_id)  # never a dry run's plan, never a superseded run's
         start = getattr(self.client, "writes_succeeded", 0)
         self._run(ops, batch_size)
         total = self._merged()

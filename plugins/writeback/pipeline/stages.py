@@ -25,6 +25,7 @@ from ..domain.resolve import ops_hash, plan_hash, resolve
 from ..store import Store
 from .apply import Applier, ApplyOutcome
 from .matching_pages import match_stored
+from .run_rules import writable_run
 from .slices import snapshot_slice, sub_plan
 from .stored_snapshot import StoredSnapshot, save_snapshot
 
@@ -418,6 +419,7 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
     name = stage if batch is None else f"{stage}_batch_{batch}"
     if ctx.params.dry_run:
         return ctx.counts(name, {"dry_run": True, "writes": 0})
+    writable_run(ctx.store, ctx.run_id)  # before anything is resolved: a dry or superseded run is refused
     if batch is not None and stage == "apply":
         mine, snapshot, reviewer_of, _ = batch_ops(ctx, batch)
     else:
@@ -458,6 +460,8 @@ def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
     """Expirations, unlinks and contact orders, batch by batch (one batch's plan and snapshot slice in
     memory at a time; batches share no contact), or the whole run at once when the batches cannot be
     checked on their own."""
+    if not ctx.params.dry_run:
+        writable_run(ctx.store, ctx.run_id)
     batches = (ctx.store.get_data(ctx.run_id, "batches") or {"batches": []})["batches"]
     decisions = ctx.store.decisions(ctx.run_id)
     entries = _batch_entries(ctx, decisions)
