@@ -217,6 +217,31 @@ def independent_groups(ops: list[WriteOp]) -> list[list[WriteOp]]:
 
 RECOVERED = "SUCCESS (written by an interrupted earlier attempt; found by the read-back)"
 
+# The client calls that change PowerSchool. Before an op's first one in an attempt, the ledger records
+# that the op may have written from then on (`LedgerRow.sent`): the only evidence that lets a later attempt
+# claim a value it finds in place as this run's write (rather than another run's or a registrar's).
+WRITE_CALLS = frozenset({"update_students", "create_contact", "delete_contact", "put_demographics", "add_child",
+                         "update_child", "delete_child", "add_link", "update_link", "delete_link", "add_detail",
+                         "update_detail", "delete_detail"})
+
+
+class _AnnouncingClient:
+    """The client as the Applier uses it: a write call first announces the ops it serves (`announce`)."""
+
+    def __init__(self, client: Any, announce: Callable[[], None]):
+        self._client, self._announce = client, announce
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name not in WRITE_CALLS:
+            return attr
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            self._announce()
+            return attr(*args, **kwargs)
+
+        return write
+
 
 class Applier:
     """Executes operations for one run. `client` is a PowerSchoolClient."""
@@ -227,7 +252,7 @@ class Applier:
         self._local = threading.local()
         self._outcomes: list[ApplyOutcome] = []
         self._outcomes_lock = threading.Lock()
-        self.client = client
+        self.client = _AnnouncingClient(client, self._announce)
         self.store = store
         self.run_id = run_id
         self.snapshot = snapshot
@@ -262,9 +287,27 @@ class Applier:
         return bool(row and row.status in FINAL_STATUSES)
 
     def _earlier_attempt(self, op: WriteOp) -> bool:
-        """An earlier attempt of this op may have written (its outcome was not confirmed)."""
+        """An earlier attempt of this op ran and did not finish it."""
         row = self.ledger.get(op.key)
         return bool(row and row.attempts and row.status not in FINAL_STATUSES)
+
+    def _sent_before(self, op: WriteOp) -> bool:
+        """An earlier attempt of this op sent a write whose outcome it never confirmed: only then is a value
+        found in place this run's own write (and audited as one, so a rollback undoes it)."""
+        row = self.ledger.get(op.key)
+        return bool(row and row.sent and row.status not in FINAL_STATUSES)
+
+    def _sending(self, keys: list[str]) -> None:
+        """The ops the next write calls of this thread serve (announced with the first of them)."""
+        self._local.sending, self._local.announced = keys, False
+
+    def _announce(self) -> None:
+        keys = getattr(self._local, "sending", None)
+        if keys is None:
+            raise RuntimeError("a PowerSchool write outside an operation: nothing would record it")
+        if not self._local.announced:
+            self.store.ledger_announce(self.run_id, keys)
+            self._local.announced = True
 
     def _person_id(self, ref: str | None) -> int:
         kind, _, value = (ref or "").partition(":")
@@ -285,10 +328,10 @@ class Applier:
             before = dict(op.expected)
             if op.key in self._prior:
                 before["_prior"] = self._prior[op.key]
-            if not writes and self._earlier_attempt(op) and not response:
-                # The plan only holds writes whose target differed in the snapshot, so a value found in
-                # place after an interrupted attempt of this run was written by that attempt: audit it as
-                # a write, or a rollback would skip it.
+            if not writes and self._sent_before(op) and not response:
+                # A value found in place after an attempt of this op sent its write (and never learnt the
+                # outcome) was written by that attempt: audit it as a write, or a rollback would skip it.
+                # Without that evidence it is someone else's (another run, a registrar): a no-op.
                 response = RECOVERED
                 # what was re-read now is this run's own write, not the value before it: a rollback must
                 # restore the snapshot's value (the op's `expected`) instead
@@ -438,6 +481,7 @@ class Applier:
 
     def _apply_one(self, op: WriteOp) -> None:
         self.store.ledger_begin(self.run_id, op.key, op.kind)
+        self._sending([op.key])
         try:
             self._guard(op)
             writes = getattr(self, f"_op_{op.kind}")(op)
@@ -478,6 +522,7 @@ class Applier:
             ready.append(op)
         if not ready:
             return
+        self._sending([op.key for op in ready])
         try:
             results = self.client.update_students([student_body(op) for op in ready])
         except PowerSchoolError as exc:
@@ -568,7 +613,7 @@ class Applier:
         """Add a phone/email/address unless it is there; after a lost reply, look before trying again."""
         existing = self._child_exists(pid, kind, match)
         if existing:
-            ours = self._earlier_attempt(op) or (op.person_ref or "").startswith("new:")
+            ours = self._sent_before(op)
             self._response[op.key] = "SUCCESS (found after an earlier attempt)" if ours else "noop: already present"
             return int(existing.get(id_key) or 0), 1 if ours else 0
         try:
@@ -710,7 +755,7 @@ class Applier:
         found = linked()  # linked already (a rerun after a crash)
         if found is not None:
             self.links[(pid, op.student_dcid)] = found
-            ours = self._earlier_attempt(op)
+            ours = self._sent_before(op)
             self._response[op.key] = "SUCCESS (found after an earlier attempt)" if ours else "noop: already linked"
             return found, 1 if ours else 0
         v = op.values
@@ -825,7 +870,7 @@ class Applier:
         pid = self._person_id(op.person_ref)
         current = self._child_exists(pid, kind, lambda c: int(c.get(id_key) or 0) == op.target_id)
         if current is None:  # gone: our earlier attempt whose reply was lost, or someone else's removal
-            if self._earlier_attempt(op):
+            if self._sent_before(op):
                 self._response[op.key] = "SUCCESS (found done after an earlier attempt)"
                 return 1
             self._response[op.key] = "noop: already removed"
@@ -856,7 +901,7 @@ class Applier:
         link = next((lk for lk in self.client.list_links(pid) if int(lk.get("studentContactId") or 0) == op.target_id),
                     None)
         if link is None:
-            if self._earlier_attempt(op):
+            if self._sent_before(op):
                 self._response[op.key] = "SUCCESS (found done after an earlier attempt)"
                 return 1
             return 0
