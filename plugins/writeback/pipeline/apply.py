@@ -32,6 +32,9 @@ from ..domain.targets import student_target
 from ..domain.values import address_text
 from ..powerschool.errors import AmbiguousWriteError, DuplicateError, NotFound, PowerSchoolError
 from ..store import Store
+from . import create_evidence as ce
+from .create_evidence import Ambiguous, Evidence, Identity
+from .create_evidence import camel as _camel
 from .run_rules import writable_run
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,9 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUSES = {0, 408, 429, 500, 502, 503, 504}
 STALE_OPTIONS = ["overwrite", "keep_powerschool"]
 SKIPPED_BY_REVIEWER = "skipped_by_reviewer"
+AMBIGUOUS_CREATE = "ambiguous_create"  # the evidence cannot tell whether the create happened: a person decides
 FINAL_STATUSES = {"done", SKIPPED_BY_REVIEWER}
+CREATE_OPTIONS = ["create_new", "skip"]  # besides adopt:<person id> per candidate
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME_FIELDS = {"first_name": "firstName", "middle_name": "middleName", "last_name": "lastName"}
 ADDRESS_FIELDS = {"street": "street", "city": "city", "state": "state", "postal_code": "postalcode"}
@@ -49,6 +54,10 @@ DETAIL_FIELDS = {"relationship": "relationship", "emergency": "emergency", "live
 
 def stale_item_key(op_key: str) -> str:
     return f"stale:{op_key}"
+
+
+def ambiguous_item_key(op_key: str) -> str:
+    return f"{AMBIGUOUS_CREATE}:{op_key}"
 
 
 def _digits(number: Any) -> str:
@@ -74,6 +83,14 @@ class NotKept(Exception):
     """PowerSchool accepted the write, but reading it back shows it did not keep the value."""
 
 
+class Skipped(Exception):
+    """A reviewer decided this write (or the create it depends on) is not made."""
+
+    def __init__(self, message: str, reviewer: str = ""):
+        self.reviewer = reviewer
+        super().__init__(message)
+
+
 @dataclass
 class ApplyOutcome:
     done: int = 0
@@ -82,15 +99,25 @@ class ApplyOutcome:
     stale: int = 0
     refused: int = 0  # failed because a rule would have been broken (also counted in failed)
     skipped_by_reviewer: int = 0  # stale writes a reviewer decided to keep PowerSchool's value for
+    ambiguous: int = 0  # creates waiting for a person to say which record (if any) is theirs
     writes: int = 0  # operations that changed something
     http_writes: int = 0  # state-changing HTTP calls PowerSchool accepted
     by_kind: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
 
     def as_counts(self) -> dict[str, Any]:
-        return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "stale": self.stale,
-                "refused": self.refused, "skipped_by_reviewer": self.skipped_by_reviewer,
-                "writes": self.writes, "http_writes": self.http_writes, "by_kind": self.by_kind}
+        return {**{name: getattr(self, name) for name in COUNTED}, "http_writes": self.http_writes,
+                "by_kind": self.by_kind}
+
+    def add(self, other: ApplyOutcome) -> None:
+        for name in COUNTED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, n in other.by_kind.items():
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + n
+        self.failures.extend(other.failures)
+
+
+COUNTED = ("done", "skipped", "failed", "stale", "refused", "skipped_by_reviewer", "ambiguous", "writes")
 
 
 def student_body(op: WriteOp, values: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -247,7 +274,7 @@ class Applier:
     """Executes operations for one run. `client` is a PowerSchoolClient."""
 
     def __init__(self, client: Any, store: Store, run_id: str, snapshot: Snapshot, reviewer_of: dict[str, str],
-                 concurrency: int = 1, known_persons: Callable[[set[int]], set[int]] | None = None):
+                 concurrency: int = 1):
         self.concurrency = max(1, concurrency)  # independent groups of contacts applied at once
         self._local = threading.local()
         self._outcomes: list[ApplyOutcome] = []
@@ -256,9 +283,6 @@ class Applier:
         self.store = store
         self.run_id = run_id
         self.snapshot = snapshot
-        # every person of the district at the snapshot (the snapshot given may be a slice): read only to
-        # look for a contact whose create lost its reply
-        self._known_persons = known_persons or (lambda ids: ids & set(snapshot.persons))
         self.reviewer_of = reviewer_of  # op key -> who approved it (for the audit)
         self.ledger = store.ledger(run_id)
         self.links: dict[tuple[int, int], int] = {(lk.person_id, lk.student_dcid): lk.id for lk in snapshot.links}
@@ -268,6 +292,10 @@ class Applier:
         self._submission_of: dict[str, str] | None = None
         items = store.items(run_id)
         self.stale_items = {r.item_key: r for r in items if r.kind == "stale_write"}
+        self.ambiguous_items = {r.item_key: r for r in items if r.kind == AMBIGUOUS_CREATE}
+        self._carried: dict[str, list[WriteOp]] = {}  # new contact ref -> the ops its create carries
+        self._watermark: int | None = None
+        self._watermark_lock = threading.Lock()
         # phone ids whose type change a reviewer approved; persons with a phone type mismatch still open
         self.type_change_approved: set[int] = set()
         self.unresolved_type_persons: set[int] = set()
@@ -314,13 +342,36 @@ class Applier:
         if kind == "p":
             return int(value)
         row = self.store.ledger_row(self.run_id, f"create:{value}")
+        if row is not None and row.status == SKIPPED_BY_REVIEWER:
+            raise Skipped(f"its new contact {value} is not created: {row.error}")
         if row is None or row.result_id is None or row.status != "done":
             raise PowerSchoolError(0, f"contact {value} was not created", "", "")
         return row.result_id
 
+    def _written_with_create(self, op: WriteOp) -> bool:
+        """The op's value went in with its new contact's create (the create carried it)."""
+        kind, _, value = (op.person_ref or "").partition(":")
+        if kind != "new":
+            return False
+        row = self.store.ledger_row(self.run_id, f"create:{value}")
+        return bool(row and row.status == "done" and op.key in ((row.evidence or {}).get("carries") or []))
+
+    def _found_in_place(self, op: WriteOp, found: str, absent: str) -> int:
+        """A value found already there: this op's write when an attempt of it sent one, part of its new
+        contact's create when that carried it, else someone else's (a no-op). Returns the writes to count."""
+        if self._sent_before(op):
+            self._response[op.key] = f"SUCCESS ({found} after an earlier attempt)"
+            return 1
+        if self._written_with_create(op):
+            self._response[op.key] = "SUCCESS (written with its new contact's create)"
+            return 0
+        self._response[op.key] = absent
+        return 0
+
     def _finish(self, op: WriteOp, status: str, *, result_id: int | None = None, error: str = "",
                 retryable: bool = False, response: str = "", writes: int = 1) -> None:
         audit = None
+        response = response or self._response.get(op.key, "")
         if status == "done":
             self.outcome.done += 1
             self.outcome.writes += writes
@@ -338,11 +389,13 @@ class Applier:
                 before.pop("_prior", None)
             audit = {"kind": op.kind, "student_number": op.student_number, "person_ref": op.person_ref or "",
                      "before": before, "after": op.values, "reviewer": self.reviewer_of.get(op.key, "rule"),
-                     "response": response or self._response.get(op.key) or ("SUCCESS" if writes else "noop")}
+                     "response": response or ("SUCCESS" if writes else "noop")}
         self.store.ledger_finish(self.run_id, op.key, status, result_id=result_id, error=error, retryable=retryable,
                                  audit=audit)
         if status == "stale":
             self.outcome.stale += 1
+        elif status == AMBIGUOUS_CREATE:
+            self.outcome.ambiguous += 1
         elif status != "done":
             self.outcome.failed += 1
             self.outcome.failures.append({"op": op.key, "error": error})
@@ -352,6 +405,25 @@ class Applier:
         retryable = isinstance(exc, AmbiguousWriteError) or status in RETRYABLE_STATUSES
         log.warning("write %s failed: %s", op.key, type(exc).__name__)
         self._finish(op, "failed", error=str(exc), retryable=retryable)
+
+    def _skip(self, op: WriteOp, exc: Skipped) -> None:
+        self.store.ledger_finish(self.run_id, op.key, SKIPPED_BY_REVIEWER, error=str(exc))
+        self.store.audit(self.run_id, op.key, op.kind, student_number=op.student_number,
+                         person_ref=op.person_ref or "", before=op.expected, after={}, reviewer=exc.reviewer,
+                         response=SKIPPED_BY_REVIEWER)
+        self.outcome.skipped_by_reviewer += 1
+
+    def _ambiguous(self, op: WriteOp, exc: Ambiguous, creates: Identity) -> None:
+        """The create stops for a person: a review item naming each candidate with what it holds."""
+        candidates = [{"person_id": pid, "exact": pid in exc.mine, **ident.view()}
+                      for pid, ident in exc.candidates.items()]
+        item = ReviewItem(key=ambiguous_item_key(op.key), kind=AMBIGUOUS_CREATE,
+                          submission_id=self._submission_id(op.student_number), student_number=op.student_number,
+                          target=op.kind, options=[*(f"adopt:{pid}" for pid in exc.candidates), *CREATE_OPTIONS],
+                          payload={"op": op.key, "person_ref": op.person_ref or "", "reason": exc.reason,
+                                   "creates": creates.view(), "candidates": candidates})
+        self.store.add_review_item(self.run_id, item)
+        self._finish(op, AMBIGUOUS_CREATE, error=f"which contact is this create's cannot be told: {exc.reason}")
 
     def _refuse(self, op: WriteOp, exc: Refused) -> None:
         self.outcome.refused += 1
@@ -389,6 +461,17 @@ class Applier:
                    if as_text(c) not in (as_text(s), as_text(i)) and not (k in accepted and accepted[k] == as_text(c))}
         if changed:
             raise StaleWrite(op.key, changed, {k: i for k, (_s0, _c, i) in touched.items()}, touched)
+
+    def _create_gate(self, op: WriteOp) -> bool:
+        """For a create left ambiguous: False while its item is undecided (a person is still to say)."""
+        row = self.ledger.get(op.key)
+        if row is None or row.status != AMBIGUOUS_CREATE:
+            return True
+        item = self.ambiguous_items.get(ambiguous_item_key(op.key))
+        if item is not None and item.state == "decided":
+            return True
+        self.outcome.ambiguous += 1
+        return False
 
     def _stale_gate(self, op: WriteOp) -> bool:
         """For an op left stale by an earlier attempt: False while its item is undecided (or decided
@@ -433,16 +516,13 @@ class Applier:
     def _merged(self) -> ApplyOutcome:
         total = ApplyOutcome()
         for part in self._outcomes:
-            for name in ("done", "skipped", "failed", "stale", "refused", "skipped_by_reviewer", "writes"):
-                setattr(total, name, getattr(total, name) + getattr(part, name))
-            for kind, n in part.by_kind.items():
-                total.by_kind[kind] = total.by_kind.get(kind, 0) + n
-            total.failures.extend(part.failures)
+            total.add(part)
         return total
 
     # ------------------------------------------------------------ run
     def run(self, ops: list[WriteOp], batch_size: int = 50) -> ApplyOutcome:
         writable_run(self.store, self.run_id)  # never a dry run's plan, never a superseded run's
+        self._carried = ce.carried_ops(ops)
         start = getattr(self.client, "writes_succeeded", 0)
         self._run(ops, batch_size)
         total = self._merged()
@@ -454,7 +534,7 @@ class Applier:
         for op in ops:
             if self._is_done(op):
                 self.outcome.skipped += 1
-            elif self._stale_gate(op):
+            elif self._stale_gate(op) and self._create_gate(op):
                 pending.append(op)
         students = [op for op in pending if op.kind == "student_update"]
         # A student whose earlier attempt failed goes alone, so one bad record cannot sink a batch twice.
@@ -492,6 +572,10 @@ class Applier:
             self._finish(op, "done", result_id=result_id, writes=writes if isinstance(writes, int) else 1)
         except StaleWrite as exc:
             self._stale(op, exc)
+        except Skipped as exc:
+            self._skip(op, exc)
+        except Ambiguous as exc:
+            self._ambiguous(op, exc, Identity.of(ce.create_body(op, self._carried.get(op.person_ref or "", []))))
         except Refused as exc:
             self._refuse(op, exc)
         except NotKept as exc:
@@ -555,22 +639,80 @@ class Applier:
 
     # ------------------------------------------------------------ contacts
     def _op_contact_create(self, op: WriteOp) -> tuple[int, int]:
-        if self._earlier_attempt(op):
-            found = self._find_created(op)  # a create that may have happened before a crash
+        """POST the person with every value the run gives it, so that the record is recognisable as this
+        op's own after a lost reply (`create_evidence.py`); never adopt a record on a name alone."""
+        row = self.ledger.get(op.key)
+        evidence = Evidence.load(row.evidence if row else None)
+        if row is not None and row.status == AMBIGUOUS_CREATE:
+            adopted = self._decided_create(op, self.ambiguous_items[ambiguous_item_key(op.key)])
+            if adopted is not None:
+                return adopted, 0
+            evidence = None  # "create anew": a new watermark, so the records found before stay apart
+        elif evidence is None and row is not None and row.attempts and row.sent is None:
+            # an attempt made before the ledger recorded what was sent: nothing tells what it did
+            raise Ambiguous("an attempt made by an earlier version may have created it; look for the contact in "
+                            "PowerSchool")
+        elif evidence is not None and self._sent_before(op):  # an earlier POST's outcome was never learnt
+            found = self._recognise(op, evidence)
             if found is not None:
-                self._response[op.key] = "SUCCESS (found after an earlier attempt)"
+                self._response[op.key] = "SUCCESS (found after an earlier attempt: the only new contact " \
+                                         "holding exactly its values)"
                 return self._check_created(op, found), 1
-        body = {"firstName": op.values["first_name"], "middleName": op.values.get("middle_name", ""),
-                "lastName": op.values["last_name"]}
+        carried = self._carried.get(op.person_ref or "", [])
+        if evidence is not None and [c.key for c in carried] != evidence.carries:
+            evidence = None  # applied with other ops than before: the record it makes now is another one
+        body = ce.create_body(op, carried)
+        if evidence is None:
+            identity = Identity.of(body)
+            evidence = Evidence(watermark=self._newest_person_id(), fingerprint=identity.fingerprint,
+                                distinguishable=identity.distinguishable, carries=[c.key for c in carried])
+            self.store.ledger_evidence(self.run_id, op.key, evidence.dump())  # before the POST
         try:
             pid = self.client.create_contact(body)
         except AmbiguousWriteError:
-            found = self._find_created(op)
+            found = self._recognise(op, evidence)
             if found is None:
                 raise
-            self._response[op.key] = "SUCCESS (found after an unknown outcome)"
+            self._response[op.key] = "SUCCESS (found after an unknown outcome: the only new contact holding " \
+                                     "exactly its values)"
             pid = found
         return self._check_created(op, pid), 1
+
+    def _decided_create(self, op: WriteOp, item) -> int | None:
+        """A person's answer to an ambiguous create: the adopted person's id, None to create anew, or Skipped."""
+        who = item.decided_by or "a reviewer"
+        if item.choice == "skip":
+            raise Skipped(f"not created: {who} decided to skip it", who)
+        if item.choice == "create_new":
+            return None
+        pid = int(str(item.choice).split(":", 1)[1])
+        claimed = {p: by for p, by in self.store.claimed_persons([pid]).items() if by != f"{self.run_id} {op.key}"}
+        if claimed:
+            raise Ambiguous(f"person {pid}, adopted by {who}, was claimed since by {claimed[pid]}")
+        self.client.get_demographics(pid)  # still there (NotFound otherwise)
+        self._response[op.key] = f"SUCCESS (identified by {who} as created by an earlier attempt)"
+        return pid
+
+    def _newest_person_id(self) -> int:
+        """One watermark per apply task, taken before its first create: any record a create of this task
+        makes has a higher person id (an older one can only be a lower bound, which is safe)."""
+        with self._watermark_lock:
+            if self._watermark is None:
+                self._watermark = ce.newest_person_id(self.client)
+            return self._watermark
+
+    def _recognise(self, op: WriteOp, evidence: Evidence) -> int | None:
+        """This create's record, None when the create did not happen, or Ambiguous (`create_evidence.judge`)."""
+        named = ce.persons_named_after(self.client, op.values["first_name"], op.values["last_name"],
+                                       evidence.watermark)
+        claimed = self.store.claimed_persons(named)
+        free = [pid for pid in named if pid not in claimed]
+        found = {int(c["contactId"]): Identity.of(c) for c in self.client.get_contacts(free)} if free else {}
+        # read after PowerSchool: a create of the run announces itself in the ledger before its record exists
+        others = [Evidence.load(r.evidence) for r in self.store.ledger_of_kind(self.run_id, "contact_create")
+                  if r.op_key != op.key and r.sent and r.evidence]
+        explained = {e.fingerprint for e in others if e is not None}
+        return ce.judge(evidence, found, explained, evidence.fingerprint in explained)
 
     def _check_created(self, op: WriteOp, pid: int) -> int:
         current = self.client.get_demographics(pid)
@@ -578,13 +720,6 @@ class Applier:
         if dropped:
             raise NotKept(f"contact {pid} {', '.join(dropped)}")
         return pid
-
-    def _find_created(self, op: WriteOp) -> int | None:
-        named = [int(row["person.id"]) for row in self.client.iter_powerquery("com.writeback.snapshot.contacts")
-                 if (row.get("person.firstname"), row.get("person.lastname")) == (
-                     op.values["first_name"], op.values["last_name"])]
-        known = self._known_persons(set(named))
-        return next((pid for pid in named if pid not in known), None)
 
     def _snapshot_person(self, pid: int):
         return self.snapshot.persons.get(pid)
@@ -613,9 +748,7 @@ class Applier:
         """Add a phone/email/address unless it is there; after a lost reply, look before trying again."""
         existing = self._child_exists(pid, kind, match)
         if existing:
-            ours = self._sent_before(op)
-            self._response[op.key] = "SUCCESS (found after an earlier attempt)" if ours else "noop: already present"
-            return int(existing.get(id_key) or 0), 1 if ours else 0
+            return int(existing.get(id_key) or 0), self._found_in_place(op, "found", "noop: already present")
         try:
             new_id = self.client.add_child(pid, kind, body)
         except (AmbiguousWriteError, DuplicateError):
@@ -636,9 +769,7 @@ class Applier:
     def _op_phone_add(self, op: WriteOp) -> tuple[int, int]:
         pid = self._person_id(op.person_ref)
         digits = _digits(op.values["number"])
-        body = {"phoneNumber": op.values["number"], "extension": op.values.get("extension", ""),
-                "phoneType": op.values["type"], "preferred": False, "sms": False}
-        return self._add_child(op, pid, "phones", body, lambda c: _digits(c.get("phoneNumber")) == digits,
+        return self._add_child(op, pid, "phones", ce.phone_body(op), lambda c: _digits(c.get("phoneNumber")) == digits,
                                "phoneNumberId")
 
     def _op_phone_update(self, op: WriteOp) -> int:
@@ -686,8 +817,7 @@ class Applier:
         if primary is not None and str(primary.get("address", "")).casefold() != wanted:
             self._prior[op.key] = {"primary_email_id": int(primary.get("emailId") or 0),
                                    "primary_address": primary.get("address")}
-        return self._add_child(op, pid, "emails", {"address": op.values["address"], "type": "Personal",
-                                                   "primary": True},
+        return self._add_child(op, pid, "emails", ce.email_body(op),
                                lambda c: str(c.get("address", "")).casefold() == wanted, "emailId")
 
     def _op_email_update(self, op: WriteOp) -> int:
@@ -707,16 +837,9 @@ class Applier:
             raise NotKept(f"email {op.target_id} of contact {pid}: address")
         return 1
 
-    def _address_body(self, op: WriteOp) -> dict[str, Any]:
-        v = op.values
-        # The form has one street line (with any unit in it): the old address's separate unit and second
-        # line are cleared, or they would be doubled with the new street and the value would never settle.
-        return {"addressType": v["type"], "street": v["street"], "linetwo": "", "unit": "", "city": v["city"],
-                "state": v["state"], "postalcode": v["postal_code"], "country": "US", "startDate": v["start_date"]}
-
     def _op_address_add(self, op: WriteOp) -> tuple[int, int]:
         pid = self._person_id(op.person_ref)
-        return self._add_child(op, pid, "addresses", self._address_body(op),
+        return self._add_child(op, pid, "addresses", ce.address_body(op),
                                lambda c: c.get("street") == op.values["street"]
                                and c.get("addressType") == op.values["type"], "addressId")
 
@@ -734,7 +857,7 @@ class Applier:
         if all(current.get(api) == op.values[k] for k, api in ADDRESS_FIELDS.items()):
             return 0
         body = {**{k: v for k, v in current.items() if k not in ("addressId", "contactAddressId")},
-                **self._address_body(op)}
+                **ce.address_body(op)}
         body.pop("startDate", None)
         self.client.update_child(pid, "addresses", op.target_id, body)
         after = self._child_exists(pid, "addresses", lambda c: int(c.get("addressId") or 0) == op.target_id) or {}
@@ -755,14 +878,9 @@ class Applier:
         found = linked()  # linked already (a rerun after a crash)
         if found is not None:
             self.links[(pid, op.student_dcid)] = found
-            ours = self._sent_before(op)
-            self._response[op.key] = "SUCCESS (found after an earlier attempt)" if ours else "noop: already linked"
-            return found, 1 if ours else 0
-        v = op.values
-        detail = {"relationship": v["relationship"], "startDate": v["start_date"],
-                  **{_camel(k): bool(v[k]) for k in ("emergency", "lives_with", "custodial") if k in v}}
+            return found, self._found_in_place(op, "found", "noop: already linked")
         try:
-            link_id = self.client.add_link(pid, {"dcid": op.student_dcid, "studentDetails": [detail]})
+            link_id = self.client.add_link(pid, ce.link_body(op))
         except (AmbiguousWriteError, DuplicateError):
             link_id = linked()
             if link_id is None:
@@ -954,8 +1072,3 @@ class Applier:
         if present[:len(wanted)] != wanted:
             raise NotKept(f"contact order of student {op.student_dcid} reads back as {present}, not {wanted}")
         return writes
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)

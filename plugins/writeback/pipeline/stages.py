@@ -430,21 +430,13 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
             students = set(batches[batch]) if batch < len(batches) else set()
             mine = [op for op in mine if op.student_number in students]
     applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
-                      concurrency=ctx.district.apply.concurrency,
-                      known_persons=lambda ids: _known_persons(ctx, ids))
+                      concurrency=ctx.district.apply.concurrency)
     outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
     ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not (outcome.failed or outcome.stale) else f"{stage}_partial")
     # a retried task (or a retry_run_id run) adds to the writes of the attempts before it
     earlier = (ctx.store.get_run(ctx.run_id).counts or {}).get(name, {})
     total = earlier.get("http_writes_total", earlier.get("http_writes", 0)) + outcome.http_writes
     return ctx.counts(name, {"operations": len(mine), **outcome.as_counts(), "http_writes_total": total})
-
-
-def _known_persons(ctx: RunContext, ids: set[int]) -> set[int]:
-    """Which of these person ids the run's whole snapshot has (apply holds only a slice of it)."""
-    if ctx.stored.exists():
-        return ctx.stored.known_persons(ids)
-    return ids & set(ctx.snapshot().persons)  # a run extracted before snapshots were rows
 
 
 def apply_plan(ctx: RunContext, client: Any, batch: int | None = None) -> dict[str, Any]:
@@ -473,16 +465,11 @@ def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
         for b in range(len(batches)):
             mine, snapshot, reviewer_of, part = batch_ops(ctx, b, "cleanup", entries, decisions)
             applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
-                              concurrency=ctx.district.apply.concurrency,
-                              known_persons=lambda ids: _known_persons(ctx, ids))
+                              concurrency=ctx.district.apply.concurrency)
             outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
             operations += len(mine)
-            for name in ("done", "skipped", "failed", "stale", "refused", "skipped_by_reviewer", "writes",
-                         "http_writes"):
-                setattr(total, name, getattr(total, name) + getattr(outcome, name))
-            for kind, n in outcome.by_kind.items():
-                total.by_kind[kind] = total.by_kind.get(kind, 0) + n
-            total.failures.extend(outcome.failures)
+            total.add(outcome)
+            total.http_writes += outcome.http_writes
             unused |= _unused_contacts(part)
             del mine, snapshot, part, applier
         ctx.store.update_run(ctx.run_id, status="cleanup_done" if not (total.failed or total.stale)
