@@ -30,8 +30,15 @@ from ..domain.models import ReviewItem, Snapshot, WriteOp
 from ..domain.plan import as_text
 from ..domain.targets import student_target
 from ..domain.values import address_text
-from ..powerschool.errors import AmbiguousWriteError, DuplicateError, NotFound, PowerSchoolError
+from ..powerschool.errors import (
+    AmbiguousWriteError,
+    DuplicateError,
+    NotFound,
+    PowerSchoolError,
+    ValidationError,
+)
 from ..store import Store
+from ..store.schema import POWERSCHOOL_REFUSED, RULE_REFUSED
 from . import create_evidence as ce
 from .create_evidence import Ambiguous, Evidence, Identity
 from .create_evidence import camel as _camel
@@ -43,6 +50,9 @@ RETRYABLE_STATUSES = {0, 408, 429, 500, 502, 503, 504}
 STALE_OPTIONS = ["overwrite", "keep_powerschool"]
 SKIPPED_BY_REVIEWER = "skipped_by_reviewer"
 AMBIGUOUS_CREATE = "ambiguous_create"  # the evidence cannot tell whether the create happened: a person decides
+# PowerSchool (or a rule) will not take this write as planned: the record is quarantined with the reason and
+# the run goes on, the cursor too; another attempt of the run tries it again (a fix may have come since)
+REFUSED = "refused"
 FINAL_STATUSES = {"done", SKIPPED_BY_REVIEWER}
 CREATE_OPTIONS = ["create_new", "skip"]  # besides adopt:<person id> per candidate
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -97,7 +107,7 @@ class ApplyOutcome:
     skipped: int = 0  # done in an earlier attempt
     failed: int = 0
     stale: int = 0
-    refused: int = 0  # failed because a rule would have been broken (also counted in failed)
+    refused: int = 0  # refused by PowerSchool or by a rule: the record is quarantined (not counted in failed)
     skipped_by_reviewer: int = 0  # stale writes a reviewer decided to keep PowerSchool's value for
     ambiguous: int = 0  # creates waiting for a person to say which record (if any) is theirs
     writes: int = 0  # operations that changed something
@@ -344,6 +354,8 @@ class Applier:
         row = self.store.ledger_row(self.run_id, f"create:{value}")
         if row is not None and row.status == SKIPPED_BY_REVIEWER:
             raise Skipped(f"its new contact {value} is not created: {row.error}")
+        if row is not None and row.status == REFUSED:
+            raise Refused(f"its new contact {value} was not created: {row.error}")
         if row is None or row.result_id is None or row.status != "done":
             raise PowerSchoolError(0, f"contact {value} was not created", "", "")
         return row.result_id
@@ -390,8 +402,9 @@ class Applier:
             audit = {"kind": op.kind, "student_number": op.student_number, "person_ref": op.person_ref or "",
                      "before": before, "after": op.values, "reviewer": self.reviewer_of.get(op.key, "rule"),
                      "response": response or ("SUCCESS" if writes else "noop")}
+        earlier = self.ledger.get(op.key)
         self.store.ledger_finish(self.run_id, op.key, status, result_id=result_id, error=error, retryable=retryable,
-                                 audit=audit)
+                                 audit=audit, clear_refusal=bool(earlier and earlier.status == REFUSED))
         if status == "stale":
             self.outcome.stale += 1
         elif status == AMBIGUOUS_CREATE:
@@ -401,10 +414,24 @@ class Applier:
             self.outcome.failures.append({"op": op.key, "error": error})
 
     def _fail(self, op: WriteOp, exc: Exception) -> None:
+        if isinstance(exc, ValidationError):  # PowerSchool refused the values (400): this record's, not an outage
+            fields = [e.field for e in exc.errors if e.field] or [op.kind]
+            self._refused(op, str(exc), fields, POWERSCHOOL_REFUSED)
+            return
         status = getattr(exc, "status", 0) or 0
         retryable = isinstance(exc, AmbiguousWriteError) or status in RETRYABLE_STATUSES
         log.warning("write %s failed: %s", op.key, type(exc).__name__)
         self._finish(op, "failed", error=str(exc), retryable=retryable)
+
+    def _refused(self, op: WriteOp, reason: str, fields: list[str], check: str) -> None:
+        """The write will not be made as planned: its record is quarantined with the reason (shown on this
+        run's page and on later runs' until fixed, `Store.carry_refusals`), and nothing else waits for it."""
+        log.warning("write %s refused", op.key)
+        self.outcome.refused += 1
+        shown = {k: v for k, v in op.values.items() if any(k == f or k.startswith(f"{f}.") for f in fields)}
+        refusal = {"submission_id": self._submission_id(op.student_number), "field": ", ".join(dict.fromkeys(fields)),
+                   "reason": reason, "value": as_text(shown or op.values)[:2000], "check": check}
+        self.store.ledger_finish(self.run_id, op.key, REFUSED, error=reason, refusal=refusal)
 
     def _skip(self, op: WriteOp, exc: Skipped) -> None:
         self.store.ledger_finish(self.run_id, op.key, SKIPPED_BY_REVIEWER, error=str(exc))
@@ -426,8 +453,7 @@ class Applier:
         self._finish(op, AMBIGUOUS_CREATE, error=f"which contact is this create's cannot be told: {exc.reason}")
 
     def _refuse(self, op: WriteOp, exc: Refused) -> None:
-        self.outcome.refused += 1
-        self._finish(op, "failed", error=f"refused: {exc}", retryable=False)
+        self._refused(op, f"refused: {exc}", [op.kind], RULE_REFUSED)
 
     def _submission_id(self, student_number: str) -> str:
         if self._submission_of is None:
@@ -579,7 +605,7 @@ class Applier:
         except Refused as exc:
             self._refuse(op, exc)
         except NotKept as exc:
-            self._finish(op, "failed", error=f"PowerSchool did not keep: {exc}", retryable=False)
+            self._refused(op, f"PowerSchool did not keep: {exc}", [op.kind], POWERSCHOOL_REFUSED)
         except PowerSchoolError as exc:
             self._fail(op, exc)
 
@@ -618,10 +644,13 @@ class Applier:
         by_uid = {r.client_uid: r for r in results}
         for op in ready:
             result = by_uid.get(op.key)
-            if result is None or result.status != "SUCCESS":
-                errors = "; ".join(f"{e.field}: {e.description}" for e in (result.errors if result else [])) \
-                    or "no result for this record"
-                self._finish(op, "failed", error=errors, retryable=False)
+            if result is None:
+                self._finish(op, "failed", error="no result for this record", retryable=False)
+                continue
+            if result.status != "SUCCESS":  # PowerSchool refused this record (the others of the batch stand)
+                errors = "; ".join(f"{e.field}: {e.description}" for e in result.errors) or "refused"
+                self._refused(op, errors, [e.field for e in result.errors if e.field] or [op.kind],
+                              POWERSCHOOL_REFUSED)
                 continue
             try:
                 after = _current_student_values(self._read_student(op.student_dcid), op.values)
@@ -630,7 +659,7 @@ class Applier:
                 continue
             dropped = [k for k, v in op.values.items() if after[k] != v]
             if dropped:
-                self._finish(op, "failed", error=f"PowerSchool did not keep: {', '.join(dropped)}")
+                self._refused(op, f"PowerSchool did not keep: {', '.join(dropped)}", dropped, POWERSCHOOL_REFUSED)
             else:
                 self._finish(op, "done", response="SUCCESS")
 
@@ -1041,12 +1070,20 @@ class Applier:
         writes = 0
         before = current_order(self.client, op.student_dcid)
         linked = {pid for _, pid, _ in before}
-        refs = {ref: self._person_id(ref) for ref in op.values["order"]}
-        for ref, pid in refs.items():
+        refs = {}
+        for ref in op.values["order"]:
+            try:
+                refs[ref] = self._person_id(ref)
+            except (Skipped, Refused):  # its new contact is not created (skipped, or quarantined): placed nowhere
+                continue
+        for ref, pid in list(refs.items()):
             if pid in linked:
                 continue
             # one row, not the run's whole ledger per order op (that made cleanup quadratic)
             link_op = self.store.ledger_row(self.run_id, f"link:{ref}:{op.student_dcid}")
+            if link_op is not None and link_op.status in (REFUSED, SKIPPED_BY_REVIEWER):
+                del refs[ref]  # its link will not be made in this run: the others are placed
+                continue
             if link_op is not None and link_op.status != "done":  # its link is not made yet: try again later
                 raise PowerSchoolError(0, f"the contact order waits for the link of {ref} (not made yet)", "", "")
             raise StaleWrite(op.key, {"order": (f"{ref} linked", f"{ref} not linked")},

@@ -194,9 +194,12 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
     bad = {p.submission_id for p in problems}
     valid = {sid: r.model_dump(mode="json") for sid, r in records.items() if sid not in bad}
     ctx.store.record_quality(ctx.run_id, valid, problems)
+    # what PowerSchool refused in earlier runs and nobody fixed yet is shown on this run's page too
+    carried = ctx.store.carry_refusals(ctx.run_id, ctx.district.name)
     share = len(bad) / len(rows) if rows else 0.0
     counts = ctx.counts("check_quality", {"valid": len(valid), "quarantined": len(bad),
                                           "problems": len(problems), "bad_share": round(share, 4),
+                                          "refused_earlier": carried,
                                           "by_check": dict(Counter(p.check for p in problems))})
     if share > ctx.district.quality.max_bad_share:
         ctx.store.update_run(ctx.run_id, status="failed_quality")
@@ -432,7 +435,8 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
     applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
                       concurrency=ctx.district.apply.concurrency)
     outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
-    ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not (outcome.failed or outcome.stale) else f"{stage}_partial")
+    left = outcome.failed or outcome.stale or outcome.ambiguous
+    ctx.store.update_run(ctx.run_id, status=f"{stage}_partial" if left else f"{stage}_done")
     # a retried task (or a retry_run_id run) adds to the writes of the attempts before it
     earlier = (ctx.store.get_run(ctx.run_id).counts or {}).get(name, {})
     total = earlier.get("http_writes_total", earlier.get("http_writes", 0)) + outcome.http_writes
@@ -472,8 +476,8 @@ def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
             total.http_writes += outcome.http_writes
             unused |= _unused_contacts(part)
             del mine, snapshot, part, applier
-        ctx.store.update_run(ctx.run_id, status="cleanup_done" if not (total.failed or total.stale)
-                             else "cleanup_partial")
+        ctx.store.update_run(ctx.run_id, status="cleanup_partial" if total.failed or total.stale or total.ambiguous
+                             else "cleanup_done")
         earlier = (ctx.store.get_run(ctx.run_id).counts or {}).get("cleanup", {})
         writes = earlier.get("http_writes_total", earlier.get("http_writes", 0)) + total.http_writes
         counts = ctx.counts("cleanup", {"operations": operations, **total.as_counts(), "http_writes_total": writes})
@@ -485,13 +489,16 @@ def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
 
 
 def report(ctx: RunContext) -> dict[str, Any]:
-    """Summarise the run, and advance the sync cursor only when every write is confirmed."""
+    """Summarise the run, and advance the sync cursor only when nothing is left that may still be written:
+    no failed (retryable or not), stale, ambiguous or unconfirmed write. A refused write does not hold it:
+    its record is quarantined with the reason, shown on later runs' pages until fixed, and the district
+    moves on."""
     from .report import build_report, save_report
 
     summary = build_report(ctx)
     save_report(ctx.store, ctx.run_id, summary)
     run = ctx.store.get_run(ctx.run_id)
-    complete = summary["writes"]["failed"] == 0 and summary["writes"]["stale"] == 0
+    complete = summary["writes"]["blocking"] == 0
     subset = (run.counts or {}).get("extract_submissions", {}).get("subset", False)
     cursor_advanced = False
     if not (ctx.params.dry_run or run.dry_run) and complete and not subset:

@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..domain.models import Decision, RecordProblem, ReviewItem, Submission
 from .migrate import upgrade
 from .schema import (
+    CARRIED_CHECK,
+    REFUSED_CHECKS,
     AuditRow,
     LedgerRow,
     QuarantineRow,
@@ -218,6 +220,48 @@ class Store(SnapshotRows):
                 s.add(QuarantineRow(run_id=run_id, submission_id=p.submission_id, field=p.field, reason=p.reason,
                                     value=p.value, check=p.check))
 
+    def carry_refusals(self, run_id: str, district: str) -> int:
+        """Show on this run each refusal of an earlier run of the district not fixed since (`CARRIED_CHECK`
+        rows): the newest refusal of a submission, unless a later run that finished (its report ran, not a
+        dry run) included that submission again, or this run does. Returns how many records it shows."""
+        with self._sessions.begin() as s:
+            s.execute(delete(QuarantineRow).where(QuarantineRow.run_id == run_id, QuarantineRow.check == CARRIED_CHECK))
+            runs = {r.id: r for r in s.scalars(select(Run).where(Run.district == district, Run.id != run_id))}
+            if not runs:
+                return 0
+
+            def age(rid: str) -> tuple:
+                return runs[rid].created_at, rid
+
+            newest: dict[str, list[QuarantineRow]] = {}
+            for q in s.scalars(select(QuarantineRow).where(QuarantineRow.run_id.in_(list(runs)),
+                                                           QuarantineRow.check.in_(REFUSED_CHECKS))):
+                held = newest.get(q.submission_id)
+                if held is None or age(q.run_id) > age(held[0].run_id):
+                    newest[q.submission_id] = [q]
+                elif q.run_id == held[0].run_id:
+                    held.append(q)
+            if not newest:
+                return 0
+            here = set(s.scalars(select(SubmissionRow.submission_id).where(SubmissionRow.run_id == run_id)))
+            for sid, rid in s.execute(select(SubmissionRow.submission_id, SubmissionRow.run_id).where(
+                    SubmissionRow.submission_id.in_(list(newest)), SubmissionRow.run_id.in_(list(runs)))):
+                later = runs[rid]
+                if sid in newest and age(rid) > age(newest[sid][0].run_id) and not later.dry_run \
+                        and later.status in ("complete", "incomplete"):
+                    here.add(sid)  # a later run took the record over
+            carried = 0
+            for sid, rows in newest.items():
+                if sid in here:
+                    continue
+                carried += 1
+                for q in rows:
+                    s.add(QuarantineRow(run_id=run_id, submission_id=sid, field=q.field, value=q.value,
+                                        check=CARRIED_CHECK, op_key=q.op_key,
+                                        reason=f"refused in run {q.run_id}: {q.reason}. Fix the record, then trigger "
+                                               f'a run with submission_ids ["{sid}"]'))
+            return carried
+
     def quarantine(self, run_id: str) -> list[QuarantineRow]:
         with self._sessions() as s:
             return list(s.scalars(select(QuarantineRow).where(QuarantineRow.run_id == run_id)
@@ -357,15 +401,23 @@ class Store(SnapshotRows):
             return row
 
     def ledger_finish(self, run_id: str, op_key: str, status: str, *, result_id: int | None = None,
-                      error: str = "", retryable: bool = False, audit: dict[str, Any] | None = None) -> None:
+                      error: str = "", retryable: bool = False, audit: dict[str, Any] | None = None,
+                      refusal: dict[str, Any] | None = None, clear_refusal: bool = False) -> None:
         """Confirm an operation; with `audit`, its audit row is written in the same transaction, so a crash
-        can never leave a confirmed write without its audit (which a rollback relies on)."""
+        can never leave a confirmed write without its audit (which a rollback relies on). With `refusal`
+        (submission_id, field, reason, value, check) the refused write's record is quarantined in the same
+        transaction; `clear_refusal` drops the quarantine of an earlier refusal of the op."""
         with self._sessions.begin() as s:
             s.execute(update(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.op_key == op_key)
                       .values(status=status, result_id=result_id, error=error[:2000], retryable=retryable,
                               updated_at=utcnow()))
             if audit is not None:
                 s.add(_audit_row(run_id, op_key, **audit))
+            if refusal is not None or clear_refusal:
+                s.execute(delete(QuarantineRow).where(QuarantineRow.run_id == run_id, QuarantineRow.op_key == op_key,
+                                                      QuarantineRow.check.in_(REFUSED_CHECKS)))
+            if refusal is not None:
+                s.add(QuarantineRow(run_id=run_id, op_key=op_key, **refusal))
 
     def ledger_announce(self, run_id: str, op_keys: list[str]) -> None:
         """Before an attempt's first write request: these ops may have written from now on (`LedgerRow.sent`)."""

@@ -99,6 +99,9 @@ class SubmissionRow(Base):
 
 
 class QuarantineRow(Base):
+    """A record kept instead of written, with why: a quality problem (check_quality), a write that was
+    refused (`REFUSED_CHECKS`, with its op), or an earlier run's refusal not fixed yet (`CARRIED_CHECK`)."""
+
     __tablename__ = "wb_quarantine"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("wb_runs.id", ondelete="CASCADE"), index=True)
@@ -107,6 +110,14 @@ class QuarantineRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     value: Mapped[str] = mapped_column(Text, default="")
     check: Mapped[str] = mapped_column(String(200), default="")
+    # a write PowerSchool (or a rule) refused for the record: the op it was (`Store.ledger_finish`)
+    op_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+# quarantine checks of a write refused at apply: by PowerSchool (its reason), or by one of our rules
+POWERSCHOOL_REFUSED, RULE_REFUSED = "powerschool_refused", "rule_refused"
+REFUSED_CHECKS = (POWERSCHOOL_REFUSED, RULE_REFUSED)
+CARRIED_CHECK = "refused_earlier"  # an earlier run's refusal, shown on a later run until it is fixed
 
 
 class ReviewItemRow(Base):

@@ -1,4 +1,5 @@
-"""run safety: what an attempt sent, the evidence a create leaves, extraction order and a forward-only cursor
+"""run safety: what an attempt sent, the evidence a create leaves, extraction order and a forward-only
+cursor, and the write a quarantined refusal belongs to
 
 Revision ID: 0003_run_safety
 Revises: 0002
@@ -23,9 +24,13 @@ def upgrade() -> None:
     with op.batch_alter_table('wb_sync_state', schema=None) as batch_op:
         batch_op.add_column(sa.Column('cursor_seq', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('extractions', sa.Integer(), nullable=True))
+    with op.batch_alter_table('wb_quarantine', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('op_key', sa.String(length=300), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('wb_quarantine', schema=None) as batch_op:
+        batch_op.drop_column('op_key')
     with op.batch_alter_table('wb_sync_state', schema=None) as batch_op:
         batch_op.drop_column('extractions')
         batch_op.drop_column('cursor_seq')
