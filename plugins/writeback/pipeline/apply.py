@@ -430,7 +430,8 @@ class Applier:
         self.outcome.refused += 1
         shown = {k: v for k, v in op.values.items() if any(k == f or k.startswith(f"{f}.") for f in fields)}
         refusal = {"submission_id": self._submission_id(op.student_number), "field": ", ".join(dict.fromkeys(fields)),
-                   "reason": reason, "value": as_text(shown or op.values)[:2000], "check": check}
+                   "reason": reason, "check": check,
+                   "value": "; ".join(f"{k} = {as_text(v)}" for k, v in (shown or op.values).items())[:2000]}
         self.store.ledger_finish(self.run_id, op.key, REFUSED, error=reason, refusal=refusal)
 
     def _skip(self, op: WriteOp, exc: Skipped) -> None:
