@@ -23,13 +23,15 @@ from ..domain.models import ContactMatch, FormRecord, MatchClass, Plan, RecordPr
 from ..domain.plan import build_plan
 from ..domain.resolve import ops_hash, plan_hash, resolve
 from ..store import Store
-from .apply import Applier, ApplyOutcome
+from .apply import AMBIGUOUS_CREATE, Applier, ApplyOutcome
 from .matching_pages import match_stored
 from .run_rules import writable_run
 from .slices import snapshot_slice, sub_plan
 from .stored_snapshot import StoredSnapshot, save_snapshot
 
 log = logging.getLogger(__name__)
+
+APPLY_ITEMS = ("stale:", f"{AMBIGUOUS_CREATE}:")  # review items apply adds (answered by apply, not by resolve)
 
 
 class QualityGateError(RuntimeError):
@@ -325,7 +327,7 @@ def _inputs_digest(ctx: RunContext, decisions) -> str:
     import json
 
     doc = {"decisions": {k: d.model_dump(mode="json") for k, d in sorted(decisions.items())
-                         if not k.startswith("stale:")},  # stale-write items are not resolved
+                         if not k.startswith(APPLY_ITEMS)},  # items apply raises are not resolved
            "order": ctx.store.data_by_prefix(ctx.run_id, "order:"),
            "values": ctx.store.data_by_prefix(ctx.run_id, "values:")}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
