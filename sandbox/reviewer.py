@@ -26,6 +26,8 @@ def choose(item: Any, truth: dict[str, Any], today: dt.date) -> tuple[str, dict[
         return ("use_submitted_type" if slot.get("phone_type_changed") else "keep_powerschool_type"), {}
     if kind == "conflicting_forms":  # siblings' forms disagree: the most recent form is the family's latest word
         return max(o for o in item.options if o.startswith("use:")), {}
+    if kind == "submissions_disagree":  # one student's forms disagree: the latest form is the family's latest word
+        return f"use:{item.payload['latest']}", {}
     if kind == "batch_approval":
         return "approve_batch", {}
     if kind == "stale_write":  # PowerSchool changed since the snapshot: a careful registrar keeps it

@@ -163,13 +163,27 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 MATCH_COLUMNS = ("id", "first_name", "last_name", "email", "phone", "street", "city", "state", "postal_code")
+MATCH_OUTPUT = ("incoming_id", "existing_id", "score", "match_class", "reasons")
+
+
+def _output_problem(out: str, inputs: tuple[str, ...]) -> str | None:
+    """Why `out` cannot be written, found before any work is done: its folder is missing (or is not a
+    folder), it is a folder, or it is one of the input files."""
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        return f"the folder {folder} does not exist" if not os.path.exists(folder) else f"{folder} is not a folder"
+    if os.path.isdir(out):
+        return "is a folder; give a file name"
+    if os.path.exists(out) and any(os.path.exists(i) and os.path.samefile(out, i) for i in inputs):
+        return "is one of the input files; give another file name"
+    return None
 
 
 def cmd_match(args: argparse.Namespace) -> int:
     """Match the contacts of one CSV against the persons of another with the DAG's matching engine."""
-    import csv
     import datetime as dt
 
+    from .csvfiles import CsvFileError, SafeWriter, read_dicts
     from .domain.matching import DEFAULT_THRESHOLDS, build_index, match_contacts, paused_gc
     from .domain.models import (
         Address,
@@ -191,24 +205,23 @@ def cmd_match(args: argparse.Namespace) -> int:
 
         thresholds = district(args.district).matching
 
-    def read(path: str) -> list[dict[str, str]]:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in ("id", "last_name") if c not in (reader.fieldnames or [])]
-            if missing:
-                raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
-                                 f"(expected: {', '.join(MATCH_COLUMNS)})")
-            return [{c: (row.get(c) or "").strip() for c in MATCH_COLUMNS} for row in reader]
-
     def check_email(path: str, row: dict[str, str]) -> None:
         if row["email"] and (problem := email_problem(row["email"])):
             print(f"warning: {path}: id {row['id']!r}, email {row['email']!r}: {problem} (not used for matching)",
                   file=sys.stderr)
 
+    problem = _output_problem(args.out, (args.incoming, args.existing))
+    if problem:
+        print(f"error: --out {args.out}: {problem}", file=sys.stderr)
+        return 2
     try:
-        existing, incoming = read(args.existing), read(args.incoming)
-    except (OSError, ValueError, csv.Error) as exc:
+        existing = read_dicts(args.existing, ("id", "last_name"), MATCH_COLUMNS)
+        incoming = read_dicts(args.incoming, ("id", "last_name"), MATCH_COLUMNS)
+    except CsvFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     persons: dict[int, Person] = {}
     existing_ids: dict[int, str] = {}
@@ -237,9 +250,14 @@ def cmd_match(args: argparse.Namespace) -> int:
                                    e164=phone_key(number, args.region))] if number else [],
             address=SubmittedAddress(street=row["street"], city=row["city"], state=row["state"],
                                      postal_code=row["postal_code"]) if row["street"] else None), nobody))
-    with open(args.out, "w", newline="", encoding="utf-8") as fh, paused_gc():
-        out = csv.writer(fh)
-        out.writerow(["incoming_id", "existing_id", "score", "match_class", "reasons"])
+    try:
+        fh = open(args.out, "w", newline="", encoding="utf-8")
+    except OSError as exc:
+        print(f"error: --out {args.out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    with fh, paused_gc():
+        out = SafeWriter(fh)  # ids come from the files and may be formulas: every cell is written safe
+        out.writerow(MATCH_OUTPUT)
         for start in range(0, len(contacts), every):  # a chunk at a time: the batch path, with progress
             chunk = contacts[start:start + every]
             for (incoming_id, _, _), m in zip(chunk, match_contacts(chunk, index, today, None, args.region,

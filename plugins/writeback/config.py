@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .domain.mapping import Mapping, MappingError, load_mapping
 from .domain.matching import MatchThresholds
+from .yamlfile import YamlFileError, read_yaml
 
 
 def project_root() -> Path:
@@ -81,12 +81,12 @@ class DistrictConfig(_Strict):
 
 
 def load_district(path: str | Path) -> DistrictConfig:
+    """Read a district file (through the one YAML reader: a key given twice is an error naming both lines)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return DistrictConfig.model_validate(raw)
-    except (OSError, yaml.YAMLError) as exc:
-        raise MappingError(str(path), [f"cannot read: {exc}"]) from exc
+        return DistrictConfig.model_validate(read_yaml(path))
+    except YamlFileError as exc:
+        raise MappingError(exc.source, exc.problems) from exc
     except ValidationError as exc:
         raise MappingError(str(path), [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]) from None
 

@@ -50,6 +50,9 @@ def failure_notifiers(cfg: DistrictConfig) -> list:
 
 
 def build_dag(cfg: DistrictConfig) -> DAG:
+    # the mapping is checked when Airflow parses the DAG file, so a broken one (a key given twice, an
+    # unknown target) is the file's import error, with the same message `writeback mappings check` prints
+    cfg.load_mapping()
     schedule = CronTriggerTimetable(cfg.schedule, timezone=cfg.timezone) if cfg.schedule else None
     with DAG(
         dag_id=f"writeback_{cfg.name}",

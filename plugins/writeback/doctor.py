@@ -11,9 +11,13 @@ Checks, in this order of output (each OK or FAIL with a precise fix; SKIP when a
    answers 404 after the grant check, or 403 naming the columns that lack FullAccess). Every missing
    ``(table, field)`` from the documented 403 bodies is collected and printed as the exact
    ``<field .../>`` lines to add to plugin.xml;
-4. **page sizes** — the server's ``student_max_page_size`` / ``schema_table_query_max_page_size`` against
+4. **code sets** — every code the mapping makes the writeback send (the values of the code maps on
+   relationships and states, the phone types it maps, the email and address types the applier writes, a
+   new link's default relationship) is in the district's CodeSet (read with the plugin's named query
+   ``com.writeback.codesets``, codes in effect today); each missing one is named with the place that emits it;
+5. **page sizes** — the server's ``student_max_page_size`` / ``schema_table_query_max_page_size`` against
    the page size the client asks for;
-5. **throttle** — a few quick requests (run first, so the other checks can be paced): on a 429 the
+6. **throttle** — a few quick requests (run first, so the other checks can be paced): on a 429 the
    ``Retry-After`` gives the server's minimum interval and a ``requests_per_second`` for the connection.
 
 Nothing here prints the client secret or the token: messages come from the client's typed errors, which
@@ -22,12 +26,14 @@ carry method and path only.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .domain.codes import code_sets_from_rows, emitted_codes, missing_codes, unchecked_code_fields
 from .domain.mapping import Mapping
 from .powerschool.client import DEFAULT_PAGE_SIZE, PowerSchoolClient
 from .powerschool.errors import (
@@ -40,6 +46,7 @@ from .powerschool.errors import (
     ValidationError,
 )
 from .powerschool.grants import (
+    CODESET_QUERY,
     CONTACT_WRITE_TABLES,
     FULL_ACCESS,
     VIEW_ONLY,
@@ -47,6 +54,7 @@ from .powerschool.grants import (
     contact_resources,
     field_line,
     grant_needs,
+    reference_queries,
     snapshot_queries,
     v1_access_needed,
 )
@@ -55,7 +63,7 @@ from .powerschool.retry import RateLimiter
 __all__ = ["Check", "DoctorReport", "run_doctor", "cli_doctor", "OK", "FAIL", "SKIP"]
 
 OK, FAIL, SKIP = "OK", "FAIL", "SKIP"
-CHECK_ORDER = ("credentials", "accessLevelV1Api", "plugin grants", "page sizes", "throttle")
+CHECK_ORDER = ("credentials", "accessLevelV1Api", "plugin grants", "code sets", "page sizes", "throttle")
 _RANK = {"NoAccess": 0, VIEW_ONLY: 1, FULL_ACCESS: 2}
 PLUGIN_UPDATE = ("then bump the plugin's version, zip it and install it again (System > System Settings > "
                  "Plugin Management Configuration > Install), and make sure the plugin stays enabled")
@@ -195,8 +203,8 @@ def _grants(client: PowerSchoolClient, mapping: Mapping, report: DoctorReport) -
         if where not in failed_calls:
             failed_calls.append(where)
 
-    # 1. reads: each snapshot PowerQuery, first page of one row
-    for query in snapshot_queries(mapping):
+    # 1. reads: each snapshot (and reference) PowerQuery, first page of one row
+    for query in [*snapshot_queries(mapping), *reference_queries(mapping)]:
         try:
             next(iter(client.iter_powerquery(query, pagesize=1)), None)
         except PermissionDenied as exc:
@@ -279,7 +287,8 @@ def _grants(client: PowerSchoolClient, mapping: Mapping, report: DoctorReport) -
         n_write = len(needs) - n_read
         return Check("plugin grants", OK,
                      f"all {len(needs)} field grants present ({n_write} FullAccess, {n_read} ViewOnly); "
-                     f"{len(snapshot_queries(mapping))} PowerQueries ran", details=notes)
+                     f"{len(snapshot_queries(mapping)) + len(reference_queries(mapping))} PowerQueries ran",
+                     details=notes)
     details = [f"found by: {', '.join(failed_calls)}"] if failed_calls else []
     details += problems + notes
     fix: list[str] = []
@@ -293,6 +302,44 @@ def _grants(client: PowerSchoolClient, mapping: Mapping, report: DoctorReport) -
     if missing and problems:
         summary += f"; {len(problems)} other problem(s)"
     return Check("plugin grants", FAIL, summary, details=details, fix=fix)
+
+
+def _code_sets(client: PowerSchoolClient, mapping: Mapping, today: dt.date) -> Check:
+    emitted = emitted_codes(mapping)
+    if not emitted:
+        return Check("code sets", OK, "the mapping sends no codes (it maps no contacts)")
+    try:
+        rows = list(client.iter_powerquery(CODESET_QUERY))
+    except PermissionDenied as exc:
+        return Check("code sets", FAIL, f"cannot read the code sets: PowerQuery {CODESET_QUERY} answered 403",
+                     details=[exc.message], fix=["grant the codeset fields listed under plugin grants"])
+    except NotFound:
+        return Check("code sets", FAIL, f"PowerQuery {CODESET_QUERY} is not installed on the server (404)",
+                     fix=["install the plugin that ships the writeback's named queries (see docs/operations.md)"])
+    except PowerSchoolError as exc:
+        return Check("code sets", FAIL, f"PowerQuery {CODESET_QUERY} failed: {exc}", fix=["see the error above"])
+    sets = code_sets_from_rows(rows, today)
+    missing = missing_codes(emitted, sets)
+    notes = [f"{n}: PowerSchool refuses a value its code set lacks when that record is written"
+             for n in unchecked_code_fields(mapping)]
+    if not missing:
+        types = sorted({e.code_type.value for e in emitted})
+        return Check("code sets", OK, f"all {len({(e.code_type, e.code) for e in emitted})} codes the mapping sends "
+                                      f"are in the district's code sets ({', '.join(types)})", details=notes)
+    details = []
+    for m in missing:
+        e = m.emitted
+        have = sorted(sets.get(e.code_type.lower(), set()))
+        shown = ", ".join(have[:12]) + (", ..." if len(have) > 12 else "") if have else "none"
+        hint = f"; did you mean {m.near!r}?" if m.near else ""
+        details.append(f"{e.code_type.value} {e.code!r} is not in the district's {e.code_type.value} code set "
+                       f"(from {e.where}){hint}; the set has: {shown}")
+    details += notes
+    codes = sorted({(m.emitted.code_type.value, m.emitted.code) for m in missing})
+    return Check("code sets", FAIL, f"{len(codes)} code(s) the mapping sends are missing from the district's code "
+                                    "sets: " + ", ".join(f"{t} {c!r}" for t, c in codes), details=details,
+                 fix=["change the mapping to send a code the set has, or add the code in PowerSchool (District "
+                      "Setup > Code Sets); PowerSchool refuses a contact write with an unknown code"])
 
 
 def _page_sizes(md: dict[str, Any] | None) -> Check:
@@ -427,7 +474,8 @@ def _throttle(client: PowerSchoolClient, report: DoctorReport, configured_rps: f
 
 
 def run_doctor(client: PowerSchoolClient, mapping: Mapping, *, conn_id: str | None = None,
-               configured_rps: float | None = None, throttle_probes: int = 5) -> DoctorReport:
+               configured_rps: float | None = None, throttle_probes: int = 5,
+               today: dt.date | None = None) -> DoctorReport:
     """Run every check against ``client``'s server for ``mapping``; the report says what to fix."""
     report = DoctorReport(client.base_url, client.client_id, mapping.name, v1_level_needed=v1_access_needed(mapping))
     if configured_rps is None and client.limiter.interval:
@@ -444,10 +492,11 @@ def run_doctor(client: PowerSchoolClient, mapping: Mapping, *, conn_id: str | No
             client.limiter.defer(throttle.interval)
         v1, md = _v1_level(client, report.v1_level_needed, report)
         grants = _grants(client, mapping, report)
+        codes = _code_sets(client, mapping, today or dt.date.today())
         pages = _page_sizes(md)
     finally:
         client.limiter = saved_limiter
-    report.checks = [creds, v1, grants, pages, throttle.check]
+    report.checks = [creds, v1, grants, codes, pages, throttle.check]
     return report
 
 

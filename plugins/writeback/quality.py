@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from .domain.models import FormRecord, RecordProblem
+from .domain.normalize import clean_text, is_valid_phone
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network, no telemetry
 
@@ -40,9 +41,32 @@ def _contact_frame(records: list[FormRecord]) -> list[dict[str, Any]]:
     rows = []
     for r in records:
         for c in r.contacts:
+            # the text rules again (normalize.py), not the mapping's word for it: an invisible name is none
             rows.append({"submission_id": r.submission_id, "slot": c.slot, "row_id": f"{r.submission_id}#{c.slot}",
-                         "relationship": c.relationship or None, "last_name": c.last_name or None,
+                         "relationship": c.relationship or None, "last_name": clean_text(c.last_name) or None,
                          "postal_code": (c.address.postal_code if c.address else "") or None})
+    return rows
+
+
+PHONE_VALID = "phone_valid"
+
+
+def _phone_frame(records: list[FormRecord], region: str) -> list[dict[str, Any]]:
+    """One row per submitted phone (the student's main phone, each contact's phones), with whether the
+    number can exist in the district's region (`normalize.is_valid_phone`), whatever the mapping checked;
+    each row carries the problem it would be."""
+    rows = []
+    for r in records:
+        main = r.student_fields.get("phones.main")
+        if main:
+            rows.append({"row_id": f"{r.submission_id}#phones.main", PHONE_VALID: is_valid_phone(main, region),
+                         "_problem": (r.submission_id, "phones.main", "the student's phone", main)})
+        for c in r.contacts:
+            for phone in c.phones:
+                rows.append({"row_id": f"{r.submission_id}#{c.slot}#{phone.type}",
+                             PHONE_VALID: is_valid_phone(phone.number, region),
+                             "_problem": (r.submission_id, f"contact{c.slot}.phones.{phone.type}",
+                                          f"contact {c.slot} {phone.type} phone", phone.number)})
     return rows
 
 
@@ -78,6 +102,12 @@ def _student_expectations(known_students: set[str]):
         gxe.ExpectColumnValuesToMatchRegex(column="addresses.physical.postal_code", regex=POSTAL),
         gxe.ExpectColumnValuesToMatchRegex(column="addresses.physical.state_province", regex=STATE),
     ]
+
+
+def _phone_expectations():
+    import great_expectations.expectations as gxe
+
+    return [gxe.ExpectColumnValuesToBeInSet(column=PHONE_VALID, value_set=[True])]
 
 
 def _contact_expectations():
@@ -145,8 +175,9 @@ _MESSAGES = {
 
 
 def check_records(records: list[FormRecord], known_students: set[str],
-                  log: list[dict[str, Any]] | None = None) -> list[RecordProblem]:
-    """Problems found by the submission suites, one per record and field."""
+                  log: list[dict[str, Any]] | None = None, region: str = "US") -> list[RecordProblem]:
+    """Problems found by the submission suites, one per record and field; `region` is the district's
+    phone region."""
     problems = []
     students = _with_membership(_student_frame(records), "student_number", known_students)
     for f in _validate("students", students, _student_expectations(known_students), "submission_id", log):
@@ -162,6 +193,12 @@ def check_records(records: list[FormRecord], known_students: set[str],
             submission_id=submission_id, field=f"contact{slot}.{f['column']}",
             reason=f"contact {slot} {f['column']} {_MESSAGES.get(f['expectation'], 'failed ' + f['expectation'])}",
             value=str(f["value"] if f["value"] is not None else ""), check=f["expectation"]))
+    frame = _phone_frame(records, region)
+    about = {row["row_id"]: row.pop("_problem") for row in frame}
+    for f in _validate("phones", frame, _phone_expectations(), "row_id", log):
+        submission_id, field, what, number = about[f["row"]]
+        problems.append(RecordProblem(submission_id=submission_id, field=field, value=number, check="phone",
+                                      reason=f"{what} is not a valid phone number"))
     return problems
 
 

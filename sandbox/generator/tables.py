@@ -87,6 +87,11 @@ CODESETS = {
     "phone_type": ["Home", "Mobile", "Work"],
     "email_type": ["Personal", "Work"],
     "address_type": ["Home", "Mailing"],
+    # PowerSchool's State code set: the US states, DC and the territories
+    "state": ["AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
+              "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC",
+              "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
+              "AS", "GU", "MP", "PR", "VI"],
 }
 
 # form labels per (PowerSchool relationship, person gender)

@@ -362,6 +362,7 @@ class Addresses(Child):
             if not v[ADDRESS_FIELDS[key]]:
                 raise WriteError(key, "REQUIRED", f"{key} is required (an address must be complete)")
         _code(codesets, "address_type", v["type"], "addressType")
+        _code(codesets, "state", v["state"], "state")
         _max(v["state"], 2, "state")
         _max(v["postal_code"], 10, "postalcode")
         _date(v["start_date"], "startDate")

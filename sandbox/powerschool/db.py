@@ -96,7 +96,28 @@ CREATE TABLE IF NOT EXISTS portal_accounts (
 );
 CREATE INDEX IF NOT EXISTS ix_accounts_person ON portal_accounts(person_id);
 CREATE INDEX IF NOT EXISTS ix_accounts_email ON portal_accounts(email COLLATE NOCASE);
+
+CREATE TABLE IF NOT EXISTS codesets (
+    id INTEGER PRIMARY KEY, code_type TEXT NOT NULL, code TEXT NOT NULL, display_value TEXT NOT NULL DEFAULT '',
+    start_date TEXT NOT NULL DEFAULT '', end_date TEXT NOT NULL DEFAULT ''
+);
 """
+
+# district.json's code set names -> PowerSchool's CodeSet.CodeType (as the Contacts API reference names them)
+CODE_TYPES = {"relationship": "Relationship", "phone_type": "Phone", "email_type": "Email",
+              "address_type": "Address", "state": "State", "country": "Country", "gender": "Gender"}
+
+
+def codeset_entries(codesets: dict[str, list[Any]]) -> list[tuple[str, str, str, str, str, str]]:
+    """(kind, CodeType, code, display value, start date, end date) per code; an entry of district.json's
+    ``codesets`` is a code or ``{"code", "display_value", "start_date", "end_date"}``."""
+    out = []
+    for kind, entries in codesets.items():
+        for entry in entries:
+            e = entry if isinstance(entry, dict) else {"code": entry}
+            out.append((kind, CODE_TYPES.get(kind, kind), str(e["code"]), str(e.get("display_value", "")),
+                        str(e.get("start_date", "")), str(e.get("end_date", ""))))
+    return out
 
 STUDENT_COLUMNS = [
     "dcid", "id", "student_number", "first_name", "middle_name", "last_name", "gender", "dob",
@@ -215,7 +236,9 @@ class Database:
                 c.execute("INSERT INTO meta (key, value) VALUES ('fingerprint', ?)", (fingerprint,))
             meta = {r["key"]: r["value"] for r in c.execute("SELECT key, value FROM meta")}
         self.extensions = json.loads(meta["extensions"])
-        self.codesets = json.loads(meta["codesets"])
+        self.codesets = {kind: [] for kind in json.loads(meta["codesets"])}
+        for kind, _, code, *_ in codeset_entries(json.loads(meta["codesets"])):
+            self.codesets[kind].append(code)
         self.district_info = json.loads(meta["district"])
 
     def _load(self, c: sqlite3.Connection, district: dict[str, Any]) -> None:
@@ -249,6 +272,8 @@ class Database:
                 ([_value(r.get("id")), _value(r.get(EXTENSION_KEY))] + [str(_value(r.get(col, ""))) for col in cols]
                  for r in rows),
             )
+        c.executemany("INSERT INTO codesets (code_type, code, display_value, start_date, end_date) "
+                      "VALUES (?, ?, ?, ?, ?)", (row[1:] for row in codeset_entries(district.get("codesets") or {})))
         meta = {
             "extensions": json.dumps(extensions),
             "codesets": json.dumps(district.get("codesets") or {}),

@@ -88,6 +88,11 @@ QUERIES: dict[str, Query] = {q.name: q for q in [
           ["pcas_account.pcas_accountid", "pcas_account.username", "pcas_account.isenabled",
            "pcas_emailcontact.emailaddress", "guardianpersonassoc.personid"],
           "SELECT id, username, enabled, email, person_id FROM portal_accounts ORDER BY id", (("id", 0),)),
+    # CodeSet is a core table: the table API refuses it (405), a named query reads it
+    Query("com.writeback.codesets",
+          _cols("codeset", "codesetid, codetype, code, displayvalue, effectivestartdate, effectiveenddate"),
+          "SELECT id, code_type, code, display_value, start_date, end_date FROM codesets ORDER BY id",
+          (("id", 0),)),
 ]}
 
 router = APIRouter(prefix="/ws/schema/query")

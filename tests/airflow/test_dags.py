@@ -72,3 +72,21 @@ def test_failure_notifications_are_off_by_default_and_configurable():
     [notifier] = failure_notifiers(configured)
     assert type(notifier).__name__ == "SmtpNotifier"
     assert "data-team@district.example" in str(notifier.to)
+
+
+def test_a_key_given_twice_in_a_mapping_is_an_import_error_naming_both_lines(tmp_path, monkeypatch):
+    """The DAG factory reads the district's mapping through the same loader as `writeback mappings check`:
+    Airflow shows the duplicate as the DAG file's import error instead of a run that maps Mom to Father."""
+    include = tmp_path / "include"
+    shutil.copytree(ROOT / "include", include)
+    mapping = include / "mappings" / "registration-2026.yaml"
+    lines = mapping.read_text(encoding="utf-8").splitlines(keepends=True)
+    first = next(n for n, line in enumerate(lines, start=1) if "Mom: Mother" in line)
+    mapping.write_text("".join(lines[:first] + ["    Mom: Father\n"] + lines[first:]), encoding="utf-8")
+    monkeypatch.setenv("WRITEBACK_INCLUDE", str(include))
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    errors = "\n".join(str(e) for e in bag.import_errors.values())
+    assert f"{mapping}:{first}" in errors and f"{mapping}:{first + 1}" in errors, errors
+    assert "writeback_demo" not in bag.dag_ids

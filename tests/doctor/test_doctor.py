@@ -44,7 +44,7 @@ def _doctor(url: str, monkeypatch, capsys, mapping: Path = MAPPING_PATH, *extra:
 
 
 def _statuses(output: str) -> dict[str, str]:
-    found = re.findall(r"^\[(OK|FAIL|SKIP)\]\s+(credentials|accessLevelV1Api|plugin grants|page sizes|throttle)",
+    found = re.findall(r"^\[(OK|FAIL|SKIP)\]\s+(credentials|accessLevelV1Api|plugin grants|code sets|page sizes|throttle)",
                        output, flags=re.M)
     return {name: status for status, name in found}
 
@@ -54,10 +54,10 @@ def test_fully_granted_server_is_all_ok(district, plugin_xml, monkeypatch, capsy
         code, out = _doctor(ps.url, monkeypatch, capsys)
         token = _token(ps.url)
     assert code == 0, out
-    assert _statuses(out) == dict.fromkeys(["credentials", "accessLevelV1Api", "plugin grants", "page sizes",
-                                            "throttle"], OK)
+    assert _statuses(out) == dict.fromkeys(["credentials", "accessLevelV1Api", "plugin grants", "code sets",
+                                            "page sizes", "throttle"], OK)
     assert "All checks OK." in out and not FIELD_LINE.search(out)
-    assert "all 76 field grants present" in out
+    assert "all 82 field grants present" in out  # 76 for the snapshot and the writes, 6 to read the code sets
     assert CLIENT_SECRET not in out and token not in out
 
 

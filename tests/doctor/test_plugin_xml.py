@@ -24,6 +24,8 @@ from writeback.domain.mapping import load_mapping
 from writeback.pipeline.snapshot import read_snapshot
 from writeback.powerschool import PermissionDenied
 from writeback.powerschool.grants import (
+    ALL_QUERIES,
+    CODESET_QUERY,
     CONTACT_WRITE_TABLES,
     FULL_ACCESS,
     SNAPSHOT_QUERIES,
@@ -49,7 +51,8 @@ def _grants_in(xml: str) -> list[Grant]:
 
 
 def test_our_query_columns_and_write_tables_are_the_servers():
-    assert SNAPSHOT_QUERIES == {name: tuple(q.columns) for name, q in QUERIES.items()}
+    assert ALL_QUERIES == {name: tuple(q.columns) for name, q in QUERIES.items()}
+    assert set(ALL_QUERIES) == set(SNAPSHOT_QUERIES) | {CODESET_QUERY}
     assert CONTACT_WRITE_TABLES == sandbox_contacts.WRITE_TABLES
 
 
@@ -58,7 +61,7 @@ def test_cli_writes_a_plugin_with_exactly_the_required_grants(tmp_path: Path, ma
     assert main(["plugin-xml", str(MAPPING_PATH), "--name", "Writeback Demo USD", "--publisher", "Demo USD IT",
                  "--email", "it@demo.example.org", "--out", str(out)]) == 0
     xml = out.read_text(encoding="utf-8")
-    assert "76 field grants" in capsys.readouterr().out
+    assert "82 field grants" in capsys.readouterr().out  # 6 of them read the code sets
 
     plugin = parse_plugin(xml)  # the sandbox's own parser: it would refuse an invalid plugin
     assert (plugin.name, plugin.version, plugin.publisher, plugin.email) == (
@@ -73,8 +76,8 @@ def test_cli_writes_a_plugin_with_exactly_the_required_grants(tmp_path: Path, ma
     expected = required_grants(mapping)
     assert grants == expected  # one line per grant, same order
     assert grants == sorted(grants) and len({(g.table, g.field) for g in grants}) == len(grants)
-    # reads: every column of every snapshot query; writes: targets and contact tables FullAccess
-    every_query_column = {tuple(c.split(".", 1)) for cols in SNAPSHOT_QUERIES.values() for c in cols}
+    # reads: every column of every snapshot query and of the code sets; writes: targets and contact tables
+    every_query_column = {tuple(c.split(".", 1)) for cols in ALL_QUERIES.values() for c in cols}
     assert {(g.table, g.field) for g in grants} == every_query_column
     access = {(g.table, g.field): g.access for g in grants}
     assert access[("students", "first_name")] == FULL_ACCESS  # name.first_name is mapped
@@ -186,7 +189,7 @@ def test_generated_plugin_serves_a_full_writeback(district, mapping, plugin_xml)
 def test_any_one_grant_less_fails_its_call_with_the_documented_403(district, mapping, plugin_xml):
     grants = required_grants(mapping)
     queries_of: dict[tuple[str, str], list[str]] = {}
-    for name, cols in SNAPSHOT_QUERIES.items():
+    for name, cols in ALL_QUERIES.items():
         for c in cols:
             queries_of.setdefault(tuple(c.split(".", 1)), []).append(name)
     with sandbox(district, plugin_xml) as ps:

@@ -5,6 +5,7 @@ from `POST /auth/token`. Every review test talks to the app through that server 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -87,16 +88,18 @@ def airflow_env(home: Path, store_url: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
-    home = tmp_path_factory.mktemp("airflow")
-    store_url = f"sqlite:///{home / 'store.db'}"
-    env = airflow_env(home, store_url)
-    log = home / "api-server.log"
-    done = subprocess.run([AIRFLOW, "db", "migrate"], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """An `airflow` command with the server's environment; fails the test with its output."""
+    done = subprocess.run([AIRFLOW, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
-        pytest.fail(f"airflow db migrate failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        pytest.fail(f"airflow {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return done
+
+
+@contextlib.contextmanager
+def api_server(home: Path, env: dict[str, str], store_url: str) -> Iterator[AirflowServer]:
+    """`airflow api-server` on a free loopback port, until the block ends (the metadata DB is migrated)."""
+    log = home / "api-server.log"
     port = _free_port()
     with open(log, "w") as out:
         proc = subprocess.Popen([AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
@@ -123,6 +126,16 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
+    home = tmp_path_factory.mktemp("airflow")
+    store_url = f"sqlite:///{home / 'store.db'}"
+    env = airflow_env(home, store_url)
+    airflow(env, "db", "migrate")
+    with api_server(home, env, store_url) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

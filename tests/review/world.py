@@ -89,14 +89,14 @@ def build_world(students: int = 60, seed: int = 7, inject_name: str | None = Non
 
 
 def seed_run(store: Store, dag_run_id: str, students: int = 60, seed: int = 7,
-             inject_name: str | None = None, possible_matches: int = 2) -> str:
+             inject_name: str | None = None, possible_matches: int = 2, district: str = DISTRICT) -> str:
     """Store one run's snapshot, plan and review items (as build_plan does); returns the store run id."""
     from writeback.operators.context import run_id_for
 
     snapshot, plan_json = build_world(students, seed, inject_name, possible_matches)
     plan = Plan.model_validate(plan_json)
-    run_id = run_id_for(DISTRICT, dag_run_id)
-    store.ensure_run(run_id, DISTRICT, dag_run_id=dag_run_id)
+    run_id = run_id_for(district, dag_run_id)
+    store.ensure_run(run_id, district, dag_run_id=dag_run_id)
     store.put_data(run_id, "snapshot", snapshot)
     store.put_data(run_id, "plan", plan_json)
     digest = plan_hash(plan)

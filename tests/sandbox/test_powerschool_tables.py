@@ -44,8 +44,11 @@ QUERY_COLUMNS = {
     "com.writeback.snapshot.portal_accounts": (
         "pcas_account.pcas_accountid, pcas_account.username, pcas_account.isenabled, "
         "pcas_emailcontact.emailaddress, guardianpersonassoc.personid"),
+    "com.writeback.codesets": (
+        "codeset.codesetid, codeset.codetype, codeset.code, codeset.displayvalue, codeset.effectivestartdate, "
+        "codeset.effectiveenddate"),
 }
-QUERY_COUNTS = {"com.writeback.snapshot.students": 3, "com.writeback.snapshot.contacts": 4,
+QUERY_COUNTS = {"com.writeback.codesets": 17, "com.writeback.snapshot.students": 3, "com.writeback.snapshot.contacts": 4,
                 "com.writeback.snapshot.emails": 4, "com.writeback.snapshot.phones": 4,
                 "com.writeback.snapshot.addresses": 2, "com.writeback.snapshot.links": 7,
                 "com.writeback.snapshot.portal_accounts": 2}

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import phonenumbers
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..yamlfile import YamlFileError, read_yaml
 from .models import FormRecord, RecordProblem, SubmittedAddress, SubmittedContact, SubmittedPhone
-from .normalize import email_problem, is_valid_phone, phone_key, split_extension
+from .normalize import clean_text, email_problem, is_valid_phone, phone_key, split_extension
 from .targets import student_target
 
 PHONE_TYPES = ("Home", "Mobile", "Work")
@@ -143,11 +143,11 @@ def _slot_specs(slot: ContactSlotSpec) -> list[tuple[str, FieldSpec]]:
 
 
 def load_mapping(path: str | Path) -> Mapping:
-    path = Path(path)
+    """Read and check a mapping file (through the one YAML reader: a key given twice is an error)."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise MappingError(str(path), [f"cannot read: {exc}"]) from exc
+        raw = read_yaml(path)
+    except YamlFileError as exc:
+        raise MappingError(exc.source, exc.problems) from exc
     return parse_mapping(raw, source=str(path))
 
 
@@ -173,6 +173,8 @@ def check_mapping(mapping: Mapping) -> list[str]:
     if mapping.phone_region not in phonenumbers.SUPPORTED_REGIONS:
         # a typo here would make every phone invalid: each record quarantined, nothing written
         problems.append(f"phone_region: {mapping.phone_region!r} is not a region code (e.g. US, CA, GB)")
+    for name, table in mapping.code_maps.items():
+        problems.extend(_case_twins(name, table))
     seen_targets: set[str] = set()
     for i, spec in enumerate(mapping.student):
         where = f"student[{i}] ({spec.field})"
@@ -208,10 +210,24 @@ def check_mapping(mapping: Mapping) -> list[str]:
     return problems
 
 
+def _case_twins(name: str, table: dict[str, str]) -> list[str]:
+    """A code map compares the typed value ignoring case, so keys equal but for case are one key: the last
+    one would win, exactly like a YAML key given twice."""
+    first: dict[str, str] = {}
+    problems = []
+    for key in table:
+        folded = key.casefold()
+        if folded in first and table[first[folded]] != table[key]:
+            problems.append(f"code_maps.{name}: {first[folded]!r} and {key!r} are one key (code maps ignore case) "
+                            f"but map to {table[first[folded]]!r} and {table[key]!r}; keep one of them")
+        first.setdefault(folded, key)
+    return problems
+
+
 def _check_transforms(where: str, spec: FieldSpec, mapping: Mapping) -> list[str]:
     problems = []
     for t in spec.transforms:
-        name, arg = _transform_parts(t)
+        name, arg = transform_parts(t)
         if name not in TRANSFORMS:
             problems.append(f"{where}: unknown transform {name!r}")
         elif name == "code_map" and (not isinstance(arg, str) or arg not in mapping.code_maps):
@@ -236,7 +252,7 @@ def _date_format_round_trips(fmt: Any) -> bool:
         return False
 
 
-def _transform_parts(t: str | dict[str, Any]) -> tuple[str, Any]:
+def transform_parts(t: str | dict[str, Any]) -> tuple[str, Any]:
     if isinstance(t, str):
         return t, None
     if len(t) != 1:
@@ -253,11 +269,11 @@ class _Problem(Exception):
 
 
 def _transform(value: str, spec: FieldSpec, mapping: Mapping) -> str:
-    value = value.strip()
+    value = clean_text(value)  # the one clean form (normalize.py): an invisible value is a missing one
     if not value:
         return value
     for t in spec.transforms:
-        name, arg = _transform_parts(t)
+        name, arg = transform_parts(t)
         if name == "upper":
             value = value.upper()
         elif name == "lower":
@@ -283,7 +299,7 @@ def _transform(value: str, spec: FieldSpec, mapping: Mapping) -> str:
             value = table[value.casefold()]
         elif name == "max_length" and len(value) > arg:
             raise _Problem(f"longer than {arg} characters", "max_length")
-    return value
+    return clean_text(value)  # a case change can decompose a letter ("ǰ".upper())
 
 
 def _read(submission_id: str, fields: dict[str, Any], spec: FieldSpec, mapping: Mapping,

@@ -62,6 +62,29 @@ class SubmittedContact(Model):
     clears: list[str] = Field(default_factory=list)
 
 
+class FormVersion(Model):
+    """One of several forms merged for a student: its submission and the timestamp it was ordered by."""
+
+    submission_id: str
+    stamp: str = ""  # SchoolEngage's updated_at (else submitted_at), as the source sent it
+
+
+class Disagreement(Model):
+    """A field or contact value the merged forms give differently (after normalisation)."""
+
+    ref: str  # field:<target> | address:<group> | contact<slot>:<name|relationship|phone:<type>|email|...>
+    slot: int | None = None  # the merged record's contact slot, for a contact value
+    values: dict[str, Any]  # submission id -> that form's value, latest form first (forms silent on it absent)
+    shown: dict[str, str]  # submission id -> the value as a person reads it
+
+
+class FormMerge(Model):
+    """Several forms for one student in one run, merged into one record (`domain/forms.py`)."""
+
+    forms: list[FormVersion]  # latest first: forms[0] is the merged record's own submission
+    disagreements: list[Disagreement] = Field(default_factory=list)
+
+
 class FormRecord(Model):
     """A submission after the mapping: student targets and ordered contacts, ready to compare."""
 
@@ -71,6 +94,7 @@ class FormRecord(Model):
     blank_clears: list[str] = Field(default_factory=list)  # targets whose empty value clears PowerSchool
     review_targets: list[str] = Field(default_factory=list)  # targets whose changes need a person
     contacts: list[SubmittedContact] = Field(default_factory=list)
+    forms: FormMerge | None = None  # set when this record merges several forms of the student
 
 
 class RecordProblem(Model):
@@ -298,6 +322,7 @@ class StudentPlan(Model):
     field_changes: list[FieldChange] = Field(default_factory=list)
     contacts: list[ContactPlan] = Field(default_factory=list)
     existing_links: list[ExistingLink] = Field(default_factory=list)
+    forms: FormMerge | None = None  # the forms merged into this plan (`domain/forms.py`)
 
 
 class ReviewItem(Model):

@@ -1,6 +1,9 @@
-"""Comparison keys for names, phones, emails and addresses.
+"""The text rules every stage shares, and comparison keys for names, phones, emails and addresses.
 
-Normalised forms are for comparison only: what gets written is always the value the family typed.
+`clean_text` is the one form a typed value is compared and written in (the mapping applies it to every
+value, quality and the plan compare with it, apply refuses a value not in it); `is_valid_phone` the one
+test of a phone number. The comparison keys (`fold`, `phone_key`, ...) are for comparison only: what gets
+written is the family's value in its clean form.
 """
 
 from __future__ import annotations
@@ -17,11 +20,49 @@ _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 
 
+# Characters that render as nothing although Unicode does not call them format characters: Hangul
+# fillers, the braille blank, the combining grapheme joiner and Khmer's invisible inherent vowels.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
+_JOINERS = frozenset("\u200c\u200d")  # zero-width (non-)joiner: part of a spelling between two letters
+
+
+def _invisible(ch: str) -> bool:
+    """A character nobody sees: a format (Cf) or control (Cc) character, or a filler (not whitespace:
+    that is collapsed, not removed)."""
+    return ch in _INVISIBLE or (unicodedata.category(ch) in ("Cf", "Cc") and not ch.isspace())
+
+
+def _letter(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LM"
+
+
+@lru_cache(maxsize=1 << 16)
+def clean_text(text: str) -> str:
+    """The form of a typed value that is compared and written: format and control characters removed
+    (zero-width spaces, bidi controls, soft hyphens, byte-order marks — but a zero-width (non-)joiner
+    between two letters stays: Persian and Indic spellings need it), Unicode NFC, and every run of
+    whitespace — any Unicode space, tab or line break — one ASCII space, none at the ends.
+    An invisible value is therefore the empty string: a missing value."""
+    if not text:
+        return ""
+    if text.isascii() and text.isprintable() and "  " not in text and text == text.strip():
+        return text  # the common case, already clean
+    kept = [ch for i, ch in enumerate(text) if not _invisible(ch) or (
+        ch in _JOINERS and 0 < i < len(text) - 1 and _letter(text[i - 1]) and _letter(text[i + 1]))]
+    return " ".join(unicodedata.normalize("NFC", "".join(kept)).split())
+
+
+def same_text(a: str, b: str) -> bool:
+    """Equal after normalisation: a submitted value that is the same text as PowerSchool's stays."""
+    return clean_text(a or "") == clean_text(b or "")
+
+
 @lru_cache(maxsize=1 << 18)  # names, cities and streets repeat: at district scale most folds are hits
 def fold(text: str) -> str:
     """Case-, accent- and punctuation-insensitive form of a text: 'García-López' -> 'garcia lopez'."""
     decomposed = unicodedata.normalize("NFKD", text or "")
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    # no accents, and nothing invisible (joiners included: a comparison key has no spelling to keep)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch) and not _invisible(ch))
     return _SPACE.sub(" ", _PUNCT.sub(" ", stripped.casefold())).strip()
 
 
@@ -88,11 +129,35 @@ def split_extension(number: str, region: str = "US") -> tuple[str, str]:
     return head, ext
 
 
+@lru_cache(maxsize=1 << 16)
 def is_valid_phone(number: str, region: str = "US") -> bool:
+    """A number that can exist: read with the district's region as the default (a number with a country
+    code is valid where it belongs), then checked against the numbering plan (phonenumbers'
+    is_valid_number), not only its length: 000-000-0000 and 123-456-7890 have the shape of a US number
+    and are none."""
     try:
-        return phonenumbers.is_possible_number(phonenumbers.parse(number, region))
+        return phonenumbers.is_valid_number(phonenumbers.parse(number, region))
     except phonenumbers.NumberParseException:
         return False
+
+
+_NEEDS_A_VISIBLE_VALUE = ("last_name", "name.first_name", "name.last_name")  # a person's, a student's names
+
+
+def write_problem(values: dict, expected: dict, region: str = "US") -> str | None:
+    """Why a write's values break the text rules, or None: apply's check that what it sends is what quality
+    and the mapping would have let through (a plan made before a rule, or by hand, is refused, not written).
+    A value the write leaves as it was (an address block's unchanged parts) is PowerSchool's own: not checked."""
+    for key, value in values.items():
+        if not isinstance(value, str) or value == expected.get(key):
+            continue
+        if key in _NEEDS_A_VISIBLE_VALUE and not clean_text(value):
+            return f"no visible {key.rpartition('.')[2].replace('_', ' ')} ({value!r})"
+        if value != clean_text(value):
+            return f"{key} is not in its clean form ({value!r}; it would be {clean_text(value)!r})"
+        if key == "number" and not is_valid_phone(value, region):
+            return f"{value!r} is not a valid phone number for {region}"
+    return None
 
 
 def email_key(address: str) -> str:

@@ -29,27 +29,30 @@ from .models import (
     UsedBy,
     ValueChange,
 )
-from .normalize import address_key, email_key, fold, phone_key
+from .normalize import address_key, email_key, fold, phone_key, same_text
 from .values import address_text
 
 
 def diff_student_fields(record: FormRecord, student: Student) -> list[FieldChange]:
     """Edit / Add / Ignore per mapped field, with status keep / replace / new."""
-    changes = []
-    for target, new in record.student_fields.items():
-        old = student.values.get(target, "")
-        if not new and target not in record.blank_clears:
-            action, status, new = FieldAction.IGNORE, FieldStatus.KEEP, old
-        elif new == old:
-            action, status = FieldAction.IGNORE, FieldStatus.KEEP
-        elif not old:
-            action, status = FieldAction.ADD, FieldStatus.NEW
-        else:
-            action, status = FieldAction.EDIT, FieldStatus.REPLACE
-        needs_review = action != FieldAction.IGNORE and target in record.review_targets
-        changes.append(FieldChange(target=target, old=old, new=new, action=action, status=status,
-                                   needs_review=needs_review))
-    return changes
+    return [field_change(target, student.values.get(target, ""), new, target in record.blank_clears,
+                         target in record.review_targets)
+            for target, new in record.student_fields.items()]
+
+
+def field_change(target: str, old: str, new: str, clears: bool = False, review: bool = False) -> FieldChange:
+    """One field's action and status: an empty value keeps PowerSchool's unless it `clears`; a value equal
+    to PowerSchool's after normalisation keeps it too (its spelling stays)."""
+    if not new and not clears:
+        action, status, new = FieldAction.IGNORE, FieldStatus.KEEP, old
+    elif same_text(new, old):
+        action, status, new = FieldAction.IGNORE, FieldStatus.KEEP, old
+    elif not old:
+        action, status = FieldAction.ADD, FieldStatus.NEW
+    else:
+        action, status = FieldAction.EDIT, FieldStatus.REPLACE
+    return FieldChange(target=target, old=old, new=new, action=action, status=status,
+                       needs_review=action != FieldAction.IGNORE and review)
 
 
 def new_contact_key(contact: SubmittedContact, region: str = "US") -> str:
@@ -205,6 +208,7 @@ def plan_student(record: FormRecord, student: Student, snapshot: Snapshot, index
         field_changes=diff_student_fields(record, student),
         existing_links=[ExistingLink(link_id=lk.id, person_id=lk.person_id, sequence=lk.sequence,
                                      expired=lk.is_expired(today)) for lk in links],
+        forms=record.forms,
     )
     for contact in record.contacts:
         result = matches[(record.submission_id, contact.slot)]
@@ -299,7 +303,17 @@ def review_items_for(sp: StudentPlan, snapshot: Snapshot) -> list[ReviewItem]:
 
 def build_plan(records: list[FormRecord], snapshot: Snapshot, matches: dict[tuple[str, int], ContactMatch],
                today: dt.date, region: str = "US") -> Plan:
-    """The whole run's plan. Records whose student is not in the snapshot must be quarantined earlier."""
+    """The whole run's plan. Records whose student is not in the snapshot must be quarantined earlier; a
+    student's several forms must be merged into one record first (`forms.merge_forms`): one plan per
+    student, so no two plans share an op key or a review document."""
+    from .forms import review_items as form_items  # forms.py builds on this module
+
+    seen: dict[str, str] = {}
+    for record in records:
+        if record.student_number in seen:
+            raise ValueError(f"student {record.student_number} has two records ({seen[record.student_number]}, "
+                             f"{record.submission_id}); merge a student's forms before planning")
+        seen[record.student_number] = record.submission_id
     index = build_index(snapshot, region)
     by_number = snapshot.student_by_number()
     portal = portal_accounts_by_email(snapshot)
@@ -313,6 +327,7 @@ def build_plan(records: list[FormRecord], snapshot: Snapshot, matches: dict[tupl
             if cp.match_class != MatchClass.CERTAIN and cp.new_key:
                 plan.new_contacts.setdefault(cp.new_key, cp.submitted)
         plan.review_items.extend(review_items_for(sp, snapshot))
+        plan.review_items.extend(form_items(sp))
     plan.review_items.extend(conflicting_values(plan))
     return plan
 

@@ -11,6 +11,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from .codes import ADDRESS_TYPE, DEFAULT_RELATIONSHIP
+from .forms import chosen_plan
 from .models import (
     ContactAction,
     ContactPlan,
@@ -94,6 +96,7 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
                  lookups: _Lookups, today: dt.date, region: str, created: set[str],
                  reviewer_order: list[str] | None = None, value_choices: dict[str, str] | None = None
                  ) -> list[WriteOp]:
+    sp, decisions = chosen_plan(sp, decisions, today)  # where a student's forms disagree: the chosen value
     by_key = {i.key: i for i in items}
     ops: list[WriteOp] = []
     fields, expected = {}, {}
@@ -258,7 +261,7 @@ def _contact_value_ops(cp: ContactPlan, sp: StudentPlan, ref: str, person, link:
                                expected={"address": c.old} if c.old and target else {}, **common))
         elif c.kind == "address":
             a = cp.submitted.address
-            values = {"type": "Home", "street": a.street, "city": a.city, "state": a.state,
+            values = {"type": ADDRESS_TYPE, "street": a.street, "city": a.city, "state": a.state,
                       "postal_code": a.postal_code, "start_date": today.isoformat()}
             kind = "address_add" if c.op == "add" else "address_update"
             ops.append(WriteOp(key=f"{kind}:{owner}:{c.target_id or 'Home'}", kind=kind, target_id=c.target_id,
@@ -269,7 +272,7 @@ def _contact_value_ops(cp: ContactPlan, sp: StudentPlan, ref: str, person, link:
     detail_values = {c.key: c.new for c in changes if c.kind == "detail"}
     if link is None:
         ops.append(WriteOp(key=f"link:{owner}:{sp.student_dcid}", kind="link_add", student_dcid=sp.student_dcid,
-                           values={"relationship": detail_values.get("relationship") or "Other",
+                           values={"relationship": detail_values.get("relationship") or DEFAULT_RELATIONSHIP,
                                    **{k: v == "1" for k, v in detail_values.items() if k != "relationship"},
                                    "start_date": today.isoformat()}, **common))
     elif detail_values:

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..domain.batches import connected_groups
 from ..domain.models import ReviewItem, Snapshot, WriteOp
+from ..domain.normalize import write_problem
 from ..domain.plan import as_text
 from ..domain.targets import student_target
 from ..domain.values import address_text
@@ -284,7 +285,8 @@ class Applier:
     """Executes operations for one run. `client` is a PowerSchoolClient."""
 
     def __init__(self, client: Any, store: Store, run_id: str, snapshot: Snapshot, reviewer_of: dict[str, str],
-                 concurrency: int = 1):
+                 concurrency: int = 1, region: str = "US"):
+        self.region = region  # the district's phone region, for the text rules (`write_problem`)
         self.concurrency = max(1, concurrency)  # independent groups of contacts applied at once
         self._local = threading.local()
         self._outcomes: list[ApplyOutcome] = []
@@ -529,6 +531,9 @@ class Applier:
         kind, _, value = (op.person_ref or "").partition(":")
         if kind == "p" and int(value) in self.unresolved_type_persons:
             raise Refused(f"contact {value} has an unresolved phone type mismatch; decide it before apply")
+        problem = write_problem(op.values, op.expected, self.region)
+        if problem:
+            raise Refused(problem)
 
     @property
     def outcome(self) -> ApplyOutcome:
@@ -549,7 +554,9 @@ class Applier:
     # ------------------------------------------------------------ run
     def run(self, ops: list[WriteOp], batch_size: int = 50) -> ApplyOutcome:
         writable_run(self.store, self.run_id)  # never a dry run's plan, never a superseded run's
-        self._carried = ce.carried_ops(ops)
+        # a value a rule refuses is not carried into a create: its own op refuses it (and quarantines it)
+        self._carried = {ref: [o for o in carried if not write_problem(o.values, o.expected, self.region)]
+                         for ref, carried in ce.carried_ops(ops).items()}
         start = getattr(self.client, "writes_succeeded", 0)
         self._run(ops, batch_size)
         total = self._merged()
@@ -616,10 +623,14 @@ class Applier:
         for op in ops:
             self.store.ledger_begin(self.run_id, op.key, op.kind)
             try:
+                self._guard(op)
                 current = _current_student_values(self._read_student(op.student_dcid), op.values)
                 self._check_stale(op, {k: (op.expected.get(k, ""), current[k], v) for k, v in op.values.items()})
             except StaleWrite as exc:
                 self._stale(op, exc)
+                continue
+            except Refused as exc:
+                self._refuse(op, exc)
                 continue
             except PowerSchoolError as exc:
                 self._fail(op, exc)

@@ -25,6 +25,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..domain.codes import EMAIL_TYPE
 from ..domain.models import WriteOp
 from ..domain.normalize import fold
 
@@ -50,7 +51,7 @@ def phone_body(op: WriteOp) -> dict[str, Any]:
 
 
 def email_body(op: WriteOp) -> dict[str, Any]:
-    return {"address": op.values["address"], "type": "Personal", "primary": True}
+    return {"address": op.values["address"], "type": EMAIL_TYPE, "primary": True}
 
 
 def address_body(op: WriteOp) -> dict[str, Any]:

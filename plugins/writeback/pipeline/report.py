@@ -6,6 +6,7 @@ import html
 from collections import Counter, defaultdict
 from typing import Any
 
+from ..domain.forms import merged_forms
 from ..store.schema import CARRIED_CHECK
 
 # ledger statuses that leave a run unfinished (the cursor stays): a write that may still succeed (failed:
@@ -96,6 +97,8 @@ def build_report(ctx) -> dict[str, Any]:
                        for q in quarantine],
         "earlier_refusals": [{"submission_id": q.submission_id, "field": q.field, "reason": q.reason}
                              for q in carried],
+        # a family's several forms for one student: which were merged, and what was chosen where they disagreed
+        "merged_forms": merged_forms(plan_data["students"], {i.item_key: i.choice for i in items if i.choice}),
         "per_student": per_student,
     }
 
@@ -118,6 +121,11 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"    failed {f['op']}: {f['error']}")
     for f in report.get("refused_writes", [])[:20]:
         lines.append(f"    refused {f['op']}: {f['reason']}")
+    if report.get("merged_forms"):
+        lines.append("  forms merged (a family sent more than one for a student; the latest wins per field):")
+        for m in report["merged_forms"]:
+            lines.append(f"    {', '.join(m['merged'])} merged into {m['submission_id']} (student "
+                         f"{m['student_number']}): {_disagreements(m)}")
     if report["quarantine"]:
         lines.append("  quarantined records:")
         for q in report["quarantine"][:20]:
@@ -189,6 +197,10 @@ def render_html(report: dict[str, Any]) -> str:
     parts.append("<h2>Refused writes (quarantined)</h2>" + _table(
         ["operation", "kind", "reason"], [[f["op"], f["kind"], f["reason"]] for f in report.get("refused_writes", [])],
         "failed"))
+    parts.append("<h2>Forms merged (several forms for one student; the latest wins per field)</h2>" + _table(
+        ["student", "latest form", "earlier forms (superseded, merged in)", "disagreements and choices"],
+        [[m["student_number"], m["submission_id"], ", ".join(m["merged"]), _disagreements(m)]
+         for m in report.get("merged_forms", [])]))
     parts.append("<h2>Quarantine</h2>" + _table(
         ["submission", "field", "reason", "check"],
         [[q["submission_id"], q["field"], q["reason"], q.get("check", "")] for q in report.get("quarantine", [])]))
@@ -202,6 +214,13 @@ def render_html(report: dict[str, Any]) -> str:
          for p in report.get("per_student", [])]))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _disagreements(merged: dict[str, Any]) -> str:
+    if not merged["disagreements"]:
+        return "no disagreement"
+    return "; ".join(f"{d['ref']} ({' / '.join(d['forms'])}) → {d['choice'] or 'undecided'}"
+                     for d in merged["disagreements"])
 
 
 def save_report(store, run_id: str, report: dict[str, Any]) -> None:

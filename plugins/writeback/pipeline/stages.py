@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from ..config import DistrictConfig
 from ..domain.batches import student_batches
 from ..domain.envelope import read_envelope
+from ..domain.forms import held_by_a_later_form, merge_forms
 from ..domain.gates import BATCH_ITEM_KEY, HoldThresholds, batch_item, hold_reasons
 from ..domain.mapping import Mapping, apply_mapping
 from ..domain.matching import fingerprint
@@ -191,15 +192,25 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
             records[row.submission_id] = result
     known = set(ctx.store.snapshot_keys(ctx.run_id, "students", "student_number",
                                         among={r.student_number for r in records.values()}))
-    problems.extend(check_records(list(records.values()), known, log))
+    problems.extend(check_records(list(records.values()), known, log, ctx.region))
     ctx.store.put_data(ctx.run_id, "validation", {"results": log})
+    # a student's several forms: an older one waits for a quarantined later one; the rest become one record
+    stamps = {row.submission_id: (row.payload.get("updated_at") or "", row.payload.get("submitted_at") or "")
+              for row in rows}
     bad = {p.submission_id for p in problems}
-    valid = {sid: r.model_dump(mode="json") for sid, r in records.items() if sid not in bad}
-    ctx.store.record_quality(ctx.run_id, valid, problems)
+    number_of = {row.submission_id: (records[row.submission_id].student_number if row.submission_id in records
+                                     else _typed_student_number(ctx.mapping, row)) for row in rows}
+    problems.extend(held_by_a_later_form({sid: number_of[sid] for sid in records if sid not in bad},
+                                         {sid: number_of[sid] for sid in bad if number_of.get(sid)}, stamps))
+    bad = {p.submission_id for p in problems}
+    merged, into = merge_forms([r for sid, r in records.items() if sid not in bad], stamps, ctx.region)
+    valid = {r.submission_id: r.model_dump(mode="json") for r in merged}
+    ctx.store.record_quality(ctx.run_id, valid, problems,
+                             merged={sid: records[sid].model_dump(mode="json") for sid in into})
     # what PowerSchool refused in earlier runs and nobody fixed yet is shown on this run's page too
     carried = ctx.store.carry_refusals(ctx.run_id, ctx.district.name)
     share = len(bad) / len(rows) if rows else 0.0
-    counts = ctx.counts("check_quality", {"valid": len(valid), "quarantined": len(bad),
+    counts = ctx.counts("check_quality", {"valid": len(valid), "quarantined": len(bad), "merged": len(into),
                                           "problems": len(problems), "bad_share": round(share, 4),
                                           "refused_earlier": carried,
                                           "by_check": dict(Counter(p.check for p in problems))})
@@ -210,6 +221,14 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
             f"district's limit of {ctx.district.quality.max_bad_share:.0%}: the mapping or the form has probably "
             "changed. Nothing was matched or written; see the quarantine on the review page.")
     return counts
+
+
+def _typed_student_number(mapping: Mapping, row) -> str:
+    """The student number a form carries, read as the mapping reads it (for a form that did not map)."""
+    from ..domain.normalize import clean_text
+
+    raw = (row.payload.get("fields") or {}).get(mapping.student_number_field)
+    return clean_text(raw) if isinstance(raw, str) else (row.student_number or "")
 
 
 # ---------------------------------------------------------------- match and plan
@@ -435,7 +454,8 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
             students = set(batches[batch]) if batch < len(batches) else set()
             mine = [op for op in mine if op.student_number in students]
     applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
-                      concurrency=ctx.district.apply.concurrency)
+                      concurrency=ctx.district.apply.concurrency,
+                      region=ctx.region)
     outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
     left = outcome.failed or outcome.stale or outcome.ambiguous
     ctx.store.update_run(ctx.run_id, status=f"{stage}_partial" if left else f"{stage}_done")
@@ -471,7 +491,8 @@ def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
         for b in range(len(batches)):
             mine, snapshot, reviewer_of, part = batch_ops(ctx, b, "cleanup", entries, decisions)
             applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
-                              concurrency=ctx.district.apply.concurrency)
+                              concurrency=ctx.district.apply.concurrency,
+                              region=ctx.region)
             outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
             operations += len(mine)
             total.add(outcome)

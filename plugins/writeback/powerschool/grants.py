@@ -5,7 +5,8 @@ PowerSchool checks field-level grants on the table API, on PowerQueries and (san
 plugin's ``accessLevelV1Api`` instead. The integration needs:
 
 - **reads** — every column returned by each snapshot PowerQuery it runs (a PowerQuery fails with 403 when
-  any one returned column lacks a grant): ``ViewOnly`` at least;
+  any one returned column lacks a grant), and by the code set query `doctor` checks codes with:
+  ``ViewOnly`` at least;
 - **writes** — ``FullAccess`` on the student columns and extension columns the mapping targets (written
   through ``POST /ws/v1/student``), and on every column of the contact tables behind each contacts resource
   the applier writes (the columns as the snapshot PowerQueries name them). Rolling a run back deletes the
@@ -30,6 +31,10 @@ __all__ = [
     "Grant",
     "Need",
     "SNAPSHOT_QUERIES",
+    "REFERENCE_QUERIES",
+    "ALL_QUERIES",
+    "CODESET_QUERY",
+    "reference_queries",
     "STUDENT_QUERY",
     "CONTACT_QUERIES",
     "CONTACT_WRITE_TABLES",
@@ -82,6 +87,13 @@ SNAPSHOT_QUERIES: dict[str, tuple[str, ...]] = {
 STUDENT_QUERY = QUERY_PREFIX + "students"
 CONTACT_QUERIES = tuple(q for q in SNAPSHOT_QUERIES if q != STUDENT_QUERY)
 
+# PowerSchool's CodeSet is a core table (the table API refuses it): the plugin's named query reads it, so
+# `doctor` can check the codes a mapping sends (domain/codes.py) against the district's code sets.
+CODESET_QUERY = "com.writeback.codesets"
+REFERENCE_QUERIES: dict[str, tuple[str, ...]] = {
+    CODESET_QUERY: _cols("codeset", "codesetid, codetype, code, displayvalue, effectivestartdate, effectiveenddate"),
+}
+
 # Contacts API resource -> the PowerSchool tables behind it (a write needs FullAccess on all their columns).
 CONTACT_WRITE_TABLES: dict[str, tuple[str, ...]] = {
     "person": ("person",),
@@ -127,6 +139,12 @@ def snapshot_queries(mapping: Mapping) -> list[str]:
     return [STUDENT_QUERY, *(CONTACT_QUERIES if mapping.contact_slots() else ())]
 
 
+def reference_queries(mapping: Mapping) -> list[str]:
+    """The reference PowerQueries `doctor` reads for this mapping: the code sets, when it maps contacts
+    (every code the writeback sends belongs to a contact)."""
+    return [CODESET_QUERY] if mapping.contact_slots() else []
+
+
 def contact_resources(mapping: Mapping, rollback: bool = True) -> list[str]:
     """The ``/ws/contacts`` resources the applier (and a rollback) writes for this mapping.
 
@@ -161,6 +179,7 @@ def _columns_by_table(fields: Iterable[str]) -> dict[str, list[str]]:
 
 
 _QUERY_COLUMNS = _columns_by_table(f for cols in SNAPSHOT_QUERIES.values() for f in cols)
+ALL_QUERIES: dict[str, tuple[str, ...]] = {**SNAPSHOT_QUERIES, **REFERENCE_QUERIES}
 
 
 def grant_needs(mapping: Mapping, rollback: bool = True) -> list[Need]:
@@ -175,8 +194,8 @@ def grant_needs(mapping: Mapping, rollback: bool = True) -> list[Need]:
         if why not in need.why:
             need.why.append(why)
 
-    for query in snapshot_queries(mapping):
-        for f in SNAPSHOT_QUERIES[query]:
+    for query in [*snapshot_queries(mapping), *reference_queries(mapping)]:
+        for f in ALL_QUERIES[query]:
             table, col = f.split(".", 1)
             add(table, col, VIEW_ONLY, f"read by PowerQuery {query}")
     for spec in mapping.student:

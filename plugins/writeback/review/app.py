@@ -359,6 +359,8 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
         """The Airflow DAG-run view's "Writeback review" tab lands here: find the store's run."""
         from ..operators.context import run_id_for
 
+        if not auth.is_authorized(who, dag_id, "GET"):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"{who.username} may not read DAG {dag_id}")
         district = dag_id.removeprefix("writeback_")
         return RedirectResponse(run_url(request, run_id_for(district, dag_run_id)), status_code=303)
 

@@ -2,9 +2,12 @@
 
 `AirflowAuth` uses the Airflow API server's own auth manager (SimpleAuthManager, FAB, Keycloak, ...):
 the JWT comes from `Authorization: Bearer <token>` or, for a browser, the `_token` cookie Airflow's login
-sets; the run's DAG (`writeback_<district>`) is checked with `is_authorized_dag` — GET to see a run,
-PUT to decide. Plugin `fastapi_apps` do not inherit Airflow's auth, so every route of the review app
-goes through this.
+sets; a run is checked against its DAG (`writeback_<district>`) exactly as Airflow's API checks a DAG run
+(`airflow.api_fastapi.core_api.security.requires_access_dag` on the dagRuns routes): `is_authorized_dag`
+with the DAG run entity and `DagDetails(id=..., team_name=DagModel.get_team_name(dag_id))` — the team
+that owns the DAG's bundle in multi-team mode, so a user of one team never reads or decides another
+team's runs — GET to see a run, PUT to decide. Plugin `fastapi_apps` do not inherit Airflow's auth, so
+every route of the review app goes through this.
 """
 
 from __future__ import annotations
@@ -86,10 +89,14 @@ class AirflowAuth:
     def is_authorized(self, principal: Principal, dag_id: str, method: Method) -> bool:
         key = (dag_id, method)
         if key not in principal._cache:
-            from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+            from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+            from airflow.models.dag import DagModel
 
+            # as GET/PATCH /api/v2/dags/{dag_id}/dagRuns/{run} authorise: the DAG's team comes from the bundle
+            # that holds it (None outside multi-team mode, or for a DAG no bundle owns)
+            details = DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id))
             principal._cache[key] = bool(self._manager().is_authorized_dag(
-                method=method, details=DagDetails(id=dag_id), user=principal.user))
+                method=method, access_entity=DagAccessEntity.RUN, details=details, user=principal.user))
         return principal._cache[key]
 
     def login_url(self, next_url: str) -> str | None:

@@ -13,7 +13,7 @@ from .auth import dag_id_for
 
 KINDS = ["possible_match", "name_mismatch", "phone_type_mismatch", "shared_contact_change",
          "portal_email_conflict", "field_change", "contact_removal", "batch_approval", "conflicting_forms",
-         "stale_write", "ambiguous_create"]
+         "submissions_disagree", "stale_write", "ambiguous_create"]
 STATES = ["pending", "decided"]
 
 KIND_LABELS = {
@@ -26,6 +26,7 @@ KIND_LABELS = {
     "contact_removal": "Contact removal",
     "batch_approval": "Large change: approve the whole batch",
     "conflicting_forms": "Siblings' forms disagree",
+    "submissions_disagree": "This student's forms disagree",
     "stale_write": "Changed in PowerSchool before apply",
     "ambiguous_create": "Was this new contact created?",
 }
@@ -251,6 +252,7 @@ def student_panel(sp: StudentPlan, items: list[ReviewItemRow], snapshot: Snapsho
     return {"student_number": sp.student_number, "student_dcid": sp.student_dcid, "submission_id": sp.submission_id,
             "fields": fields, "contacts": cards, "items": student_items, "order": saved_order,
             "values": saved_values,
+            "forms": [f.model_dump() for f in sp.forms.forms] if sp.forms else [],  # several forms, latest first
             "total": len(items), "decided": decided, "pending": len(items) - decided}
 
 

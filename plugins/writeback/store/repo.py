@@ -206,14 +206,20 @@ class Store(SnapshotRows):
                 q = q.where(SubmissionRow.status == status)
             return list(s.scalars(q))
 
-    def record_quality(self, run_id: str, valid: dict[str, dict[str, Any]], problems: list[RecordProblem]) -> None:
-        """Mark each submission valid (with its mapped record) or quarantined (with every problem)."""
+    def record_quality(self, run_id: str, valid: dict[str, dict[str, Any]], problems: list[RecordProblem],
+                       merged: dict[str, dict[str, Any]] | None = None) -> None:
+        """Mark each submission valid (with its mapped record), quarantined (with every problem), or merged:
+        an earlier form of a student merged into the latest one's record (`merged` holds its own record,
+        kept)."""
         bad = {p.submission_id for p in problems}
+        merged = merged or {}
         with self._sessions.begin() as s:
             s.execute(delete(QuarantineRow).where(QuarantineRow.run_id == run_id))
             for row in s.scalars(select(SubmissionRow).where(SubmissionRow.run_id == run_id)):
                 if row.submission_id in bad:
                     row.status, row.record = "quarantined", None
+                elif row.submission_id in merged:
+                    row.status, row.record = "merged", merged[row.submission_id]
                 elif row.submission_id in valid:
                     row.status, row.record = "valid", valid[row.submission_id]
             for p in problems:

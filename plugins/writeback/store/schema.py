@@ -93,7 +93,7 @@ class SubmissionRow(Base):
     submission_id: Mapped[str] = mapped_column(String(100))
     student_number: Mapped[str] = mapped_column(String(50), default="")
     updated_at: Mapped[str] = mapped_column(String(50), default="")
-    status: Mapped[str] = mapped_column(String(20), default="received")  # received | valid | quarantined
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received | valid | quarantined | merged
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     record: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the mapped FormRecord
 
