@@ -239,3 +239,27 @@ def test_two_ops_that_would_create_identical_records_go_to_a_person_after_a_lost
         assert "identified by registrar" in audit[x.key]
     finally:
         world.close()
+
+
+def test_a_value_the_rules_refuse_is_not_carried_into_the_create(tmp_path):
+    """The create carries its contact's values, but never one the text rules refuse: that one's own op
+    refuses it (and quarantines the record), and PowerSchool's new person does not hold it."""
+    world = World(tmp_path, edits=None, choice=None)
+    try:
+        ref = "new:NEW-bad"
+        ops = [WriteOp(key="create:NEW-bad", kind="contact_create", person_ref=ref,
+                       values={"first_name": FIRST, "middle_name": "", "last_name": LAST}),
+               WriteOp(key=f"phone_add:{ref}:Home", kind="phone_add", person_ref=ref,
+                       values={"number": "000-000-0000", "extension": "", "type": "Home"}),
+               WriteOp(key=f"email_add:{ref}:primary", kind="email_add", person_ref=ref,
+                       values={"address": "alex.kim@example.org"})]
+        Applier(world.client, world.store, world.run_id, world.snapshot, {}).run(ops)
+        ledger = world.store.ledger(world.run_id)
+        assert [ledger[op.key].status for op in ops] == ["done", "refused", "done"]
+        assert ledger["create:NEW-bad"].evidence["carries"] == [f"email_add:{ref}:primary"]
+        pid = ledger["create:NEW-bad"].result_id
+        assert [r for r in world.query("phones") if int(r["personphonenumberassoc.personid"]) == pid] == []
+        [q] = [q for q in world.store.quarantine(world.run_id) if q.op_key == f"phone_add:{ref}:Home"]
+        assert q.check == "rule_refused" and "not a valid phone number" in q.reason
+    finally:
+        world.close()
