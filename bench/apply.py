@@ -68,7 +68,7 @@ def main() -> None:
         ps = processes.start_powerschool(work / "d" / "district.json", work / "logs",
                                          extra=["--min-interval-ms", str(interval_ms)])
         try:
-            store = Store(f"sqlite:///{work / 'store.db'}")
+            store = Store(f"sqlite:///{work / 'store.db'}", migrate=True)
             config = district_config("demo").model_copy(deep=True)
             config.quality.hold_replace_share = 1.0  # a deliberate mass change: no batch hold here
             ctx = stages.RunContext(district=config, store=store, run_id="demo:bench-apply")

@@ -53,7 +53,7 @@ def run_size(students: int, submissions: int, rps: float, work: Path) -> dict:
             env["AIRFLOW_CONN_POWERSCHOOL_DEMO"] = json.dumps(conn)
         env["WRITEBACK_TRACE_MEMORY"] = "1"
         processes.prepare_airflow(env, work / "logs" / "airflow-setup.log")
-        store = Store(store_url)
+        store = Store(store_url, migrate=True)
         reviewer = ReviewerThread(store, "demo", truth, interval=1.0)
         reviewer.start()
         started = time.monotonic()

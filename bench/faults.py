@@ -222,7 +222,7 @@ class World:
         self.store_url = store_url or f"sqlite:///{work / 'store.db'}"
         from writeback.store import Store
 
-        self.store = Store(self.store_url)
+        self.store = Store(self.store_url, migrate=True)
         self.restarts = 0
         self.counters: Counter = Counter()
         self.writes_before_restarts = 0  # committed writes counted by sandbox processes that were killed

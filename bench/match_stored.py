@@ -56,7 +56,7 @@ def main() -> None:
     district, submissions, _ = build_all(args.students, args.seed, args.share)
     server = start_in_thread(district, port=0, client_id="c", client_secret="s")
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 'store.db'}")
+        store = Store(f"sqlite:///{Path(tmp) / 'store.db'}", migrate=True)
         try:
             store.ensure_run("demo:bench", "demo")
             store.save_submissions("demo:bench", [Submission.model_validate(s) for s in submissions])

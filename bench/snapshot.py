@@ -47,7 +47,7 @@ def measure(students: int, seed: int, page_size: int, work: Path) -> dict:
     try:
         client = PowerSchoolClient(ps.url, processes.PS_CLIENT_ID, processes.PS_CLIENT_SECRET)
         rows = {e: client.count_powerquery(QUERY_PREFIX + e) for e in ENTITIES}
-        store = Store(f"sqlite:///{work / f'store{students}.db'}")
+        store = Store(f"sqlite:///{work / f'store{students}.db'}", migrate=True)
         store.ensure_run("bench", "bench")
         # time untraced (tracemalloc slows every allocation, and the two ways allocate differently), then
         # the peak of each traced

@@ -39,7 +39,7 @@ def run_sync(env: dict[str, str], work: Path, truth: dict, store_url: str) -> tu
     """Run one DAG run to the end with the scripted reviewer; returns the store's run id and reviews."""
     from writeback.store import Store
 
-    store = Store(store_url)
+    store = Store(store_url, migrate=True)
     reviewer = ReviewerThread(store, DISTRICT, truth)
     reviewer.start()
     logical = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()

@@ -1,5 +1,6 @@
 """The `writeback` command.
 
+  writeback store migrate [--district D] [--check]   create or upgrade the store's schema
   writeback mappings check FILE...           every problem of each mapping file, at once
   writeback review list --run RUN [--state pending] [--json]
   writeback review decide --run RUN --item KEY --choice CHOICE [--user NAME] [--end-date D] [--comment C]
@@ -25,10 +26,48 @@ from typing import Any
 from .domain.mapping import MappingError, load_mapping
 
 
-def _store(args: argparse.Namespace):
-    from .store import Store
+def _store_source(args: argparse.Namespace):
+    """--store URL, else --store-conn-id, else the store of --district (if the command has one), else the
+    deployment's (store/locate.py: never a silent local file)."""
+    from .store.locate import StoreSource, store_source
 
-    return Store(args.store)
+    if args.store:
+        return StoreSource(url=args.store)
+    if args.store_conn_id:
+        return StoreSource(conn_id=args.store_conn_id)
+    name = getattr(args, "district", None)
+    if name:
+        from .config import district
+
+        return store_source(district(name))
+    return store_source(None)
+
+
+def _store(args: argparse.Namespace):
+    from .store.locate import open_store_at
+
+    return open_store_at(_store_source(args))
+
+
+def cmd_store_migrate(args: argparse.Namespace) -> int:
+    """Create the store's schema or bring it to the package's revision (Alembic; safe to run again)."""
+    from .store import Store
+    from .store.migrate import head_revision, revision_of
+
+    source = _store_source(args)
+    store = Store(source.resolve())
+    try:
+        before = revision_of(store.engine)
+        if args.check:
+            ok = before == head_revision()
+            print(f"{source.describe()}: at {before or 'none'}, package needs {head_revision()}"
+                  + ("" if ok else " (run `writeback store migrate`)"))
+            return 0 if ok else 1
+        store = Store(source.resolve(), migrate=True)
+        print(f"{source.describe()}: schema {before or 'none'} -> {revision_of(store.engine)}")
+        return 0
+    finally:
+        store.dispose()
 
 
 def cmd_mappings_check(args: argparse.Namespace) -> int:
@@ -278,8 +317,17 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="writeback", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--store", help="store URL (default: WRITEBACK_STORE_URL or ~/.writeback/store.db)")
+    p.add_argument("--store", help="store URL (development; default: the store of --district, else "
+                                   "[writeback] store_conn_id, else WRITEBACK_STORE_URL)")
+    p.add_argument("--store-conn-id", help="the Airflow connection of the store (conn type writeback_store or "
+                                           "postgres)")
     sub = p.add_subparsers(dest="command", required=True)
+
+    st = sub.add_parser("store", help="the writeback store").add_subparsers(dest="action", required=True)
+    mig = st.add_parser("migrate", help="create or upgrade the store's schema (explicit: opening a store never does)")
+    mig.add_argument("--district", help="this district's store (its store_conn_id)")
+    mig.add_argument("--check", action="store_true", help="only say whether the schema is current (exit 1 if not)")
+    mig.set_defaults(func=cmd_store_migrate)
 
     mappings = sub.add_parser("mappings", help="check mapping files").add_subparsers(dest="action", required=True)
     check = mappings.add_parser("check", help="report every problem in each file")
@@ -355,8 +403,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .store import StoreNotConfigured, StoreSchemaOutdated
+
     args = parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (StoreNotConfigured, StoreSchemaOutdated) as exc:  # a setup step is missing: say which
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

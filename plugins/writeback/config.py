@@ -18,7 +18,24 @@ def project_root() -> Path:
 
 
 def include_dir() -> Path:
-    return Path(os.environ.get("WRITEBACK_INCLUDE", project_root() / "include"))
+    """`WRITEBACK_INCLUDE`, else the Airflow option `[writeback] include_dir`, else the `include/` of this
+    source checkout, else an `include/` beside or inside Airflow's DAGs folder (an installed package)."""
+    configured = os.environ.get("WRITEBACK_INCLUDE") or _airflow_option("include_dir")
+    if configured:
+        return Path(configured)
+    candidates = [project_root() / "include"]
+    dags = _airflow_option("dags_folder", section="core")
+    if dags:
+        candidates += [Path(dags).parent / "include", Path(dags) / "include"]
+    return next((c for c in candidates if (c / "districts").is_dir()), candidates[0])
+
+
+def _airflow_option(key: str, section: str = "writeback") -> str:
+    try:
+        from airflow.configuration import conf
+    except ImportError:  # pragma: no cover - the CLI without Airflow
+        return ""
+    return (conf.get(section, key, fallback="") or "").strip()
 
 
 class _Strict(BaseModel):
@@ -64,7 +81,10 @@ class DistrictConfig(_Strict):
     schedule: str | None = None
     timezone: str = "UTC"
     phone_region: str = "US"
-    store_url: str | None = None  # default: WRITEBACK_STORE_URL or a local SQLite file
+    # the district's own store: an Airflow connection (store/locate.py); store_url is for development only.
+    # Neither: the deployment's store ([writeback] store_conn_id, else WRITEBACK_STORE_URL), else an error.
+    store_conn_id: str | None = None
+    store_url: str | None = None
     tags: list[str] = Field(default_factory=list)
     quality: QualityConfig = QualityConfig()
     approval: ApprovalConfig = ApprovalConfig()

@@ -9,6 +9,7 @@ from airflow.sdk import DAG, Asset, Param
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from .config import DistrictConfig
+from .operators.maintenance import DoctorOperator, RollbackOperator
 from .operators.stages import (
     ApplyBatchesOperator,
     ApplyPlanOperator,
@@ -20,6 +21,7 @@ from .operators.stages import (
     MatchContactsOperator,
     ReportOperator,
 )
+from .operators.store import MigrateStoreOperator
 from .sensors.approval import ApprovalSensor
 
 DOC = """
@@ -81,6 +83,7 @@ def build_dag(cfg: DistrictConfig) -> DAG:
     ) as dag:
         common = {"district": cfg.name}
         ps = {"pool": cfg.pool_name}
+        migrate = MigrateStoreOperator(task_id="migrate_store", **common)  # explicit; a no-op when current
         submissions = ExtractSubmissionsOperator(task_id="extract_submissions", **common)
         snapshot = ExtractSnapshotOperator(task_id="extract_snapshot", **common, **ps)
         quality = CheckQualityOperator(task_id="check_quality", **common)
@@ -96,5 +99,59 @@ def build_dag(cfg: DistrictConfig) -> DAG:
             batch=batches.output)
         clean = CleanupOperator(task_id="cleanup", **common, **ps)
         summary = ReportOperator(task_id="report", **common)
+        migrate >> [submissions, snapshot]
         [submissions, snapshot] >> quality >> match >> plan >> wait >> batches >> apply >> clean >> summary
+    return dag
+
+
+ROLLBACK_DOC = """
+### Roll back a writeback run: {title}
+
+Undoes the audited writes of one run of `writeback_{name}`, newest first, each conflict-checked: a value
+changed in PowerSchool since the writeback is not rolled back but listed (the task then fails). The same
+as `writeback rollback --district {name}`, for deployments without a shell. Start with a dry run.
+"""
+
+DOCTOR_DOC = """
+### Check PowerSchool for {title}
+
+Credentials, the plugin's v1 access level and field grants for mapping `{mapping}`, page sizes and
+throttling. The same as `writeback doctor --district {name}`; the report is in the task log.
+"""
+
+
+def _manual_dag(cfg: DistrictConfig, suffix: str, description: str, doc: str, params: dict) -> DAG:
+    return DAG(
+        dag_id=f"writeback_{cfg.name}_{suffix}",
+        description=description,
+        schedule=None,  # manual only
+        start_date=pendulum.datetime(2026, 1, 1, tz=cfg.timezone),
+        catchup=False,
+        max_active_runs=1,
+        tags=["writeback", "maintenance", *cfg.tags],
+        doc_md=doc.format(title=cfg.title or cfg.name, name=cfg.name, mapping=cfg.mapping),
+        params=params,
+    )
+
+
+def build_rollback_dag(cfg: DistrictConfig) -> DAG:
+    with _manual_dag(cfg, "rollback", f"Roll back a writeback run of {cfg.title or cfg.name}", ROLLBACK_DOC, {
+        "run_id": Param("", type="string", description="The store run id to roll back, e.g. "
+                        f"{cfg.name}:manual__2026-08-01T00:00:00+00:00 (the review page lists runs)."),
+        "student_number": Param("", type="string", description="Only this student's writes (empty: all)."),
+        "dry_run": Param(True, type="boolean", description="List what would be restored; write nothing."),
+    }) as dag:
+        RollbackOperator(task_id="rollback", district=cfg.name, run_id="{{ params.run_id }}",
+                         student_number="{{ params.student_number }}", dry_run="{{ params.dry_run }}",
+                         pool=cfg.pool_name)
+    return dag
+
+
+def build_doctor_dag(cfg: DistrictConfig) -> DAG:
+    with _manual_dag(cfg, "doctor", f"Check the PowerSchool server of {cfg.title or cfg.name}", DOCTOR_DOC, {
+        "throttle_probes": Param(5, type="integer", minimum=0, maximum=50,
+                                 description="Requests sent back to back to learn the server's throttle."),
+    }) as dag:
+        DoctorOperator(task_id="doctor", district=cfg.name, throttle_probes="{{ params.throttle_probes }}",
+                       pool=cfg.pool_name)
     return dag

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import threading
@@ -36,17 +37,21 @@ class Stats:
             with self._lock:
                 self.requests[method] += 1
 
-    def record_write(self, method: str, path: str, status: int) -> None:
+    def record_write(self, method: str, path: str, status: int, body: bytes = b"") -> None:
         with self._lock:
-            self.writes.append({"seq": len(self.writes) + 1, "method": method, "path": path, "status": status})
+            self.writes.append({"seq": len(self.writes) + 1, "method": method, "path": path, "status": status,
+                                "body_sha256": hashlib.sha256(body).hexdigest()})
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"requests": dict(self.requests), "writes": len(self.writes)}
 
-    def write_log(self) -> list[dict[str, Any]]:
+    def write_log(self, digests: bool = False) -> list[dict[str, Any]]:
+        """Every recorded write; with ``digests`` also the SHA-256 of its request body, so a check can
+        tell one write sent twice from two different writes to one path."""
         with self._lock:
-            return [dict(w) for w in self.writes]
+            return [w if digests else {k: v for k, v in w.items() if k != "body_sha256"} for w in
+                    (dict(w) for w in self.writes)]
 
 
 def is_write(method: str, path: str) -> bool:
@@ -81,7 +86,7 @@ async def sandbox_middleware(request: Request, call_next: Any) -> Response:
         return blocked
     response = await sb.policy.after_response(request, await call_next(request))
     if is_write(method, path) and 200 <= response.status_code < 300:
-        sb.stats.record_write(method, path, response.status_code)
+        sb.stats.record_write(method, path, response.status_code, bytes(request.scope.get("writeback.body", b"")))
     return response
 
 
@@ -99,8 +104,8 @@ def stats(request: Request) -> dict[str, Any]:
 
 
 @router.get("/writes")
-def writes(request: Request) -> list[dict[str, Any]]:
-    return state(request).stats.write_log()
+def writes(request: Request, digests: bool = False) -> list[dict[str, Any]]:
+    return state(request).stats.write_log(digests)
 
 
 @router.post("/reset-stats")

@@ -230,11 +230,18 @@ async def gate(app: ASGIApp, sb: Any, scope: Scope, receive: Receive, send: Send
         await app(scope, receive, send)
         return
     held: list[Message] = []
+    body = scope["writeback.body"] = bytearray()  # the write log keeps a digest of each write's body
 
     async def hold(message: Message) -> None:
         held.append(message)
 
-    await app(scope, receive, hold)
+    async def received() -> Message:
+        message = await receive()
+        if message["type"] == "http.request":
+            body.extend(message.get("body", b""))
+        return message
+
+    await app(scope, received, hold)
     start = next((m for m in held if m["type"] == "http.response.start"), None)
     outcome = sb.faults.after_write() if start is not None and 200 <= start["status"] < 300 else None
     if outcome == "kill":

@@ -24,11 +24,46 @@ def dagbag(tmp_path, monkeypatch):
 def test_every_district_file_gives_a_dag_without_import_errors(dagbag):
     assert dagbag.import_errors == {}
     districts = [yaml.safe_load(p.read_text())["name"] for p in (ROOT / "include" / "districts").glob("*.yaml")]
-    assert sorted(dagbag.dag_ids) == sorted(f"writeback_{d}" for d in districts)
+    expected = [f"writeback_{d}{suffix}" for d in districts for suffix in ("", "_rollback", "_doctor")]
+    assert sorted(dagbag.dag_ids) == sorted(expected)
+
+
+def test_rollback_and_doctor_are_manual_dags_whose_trigger_form_accepts_the_defaults(dagbag):
+    """Managed Airflow gives no shell: rollback and doctor are DAGs with typed Params. The trigger form
+    submits the Params' defaults, which must validate; a wrong type is refused before anything runs."""
+    from airflow.sdk.definitions.param import ParamsDict
+
+    for suffix, names in (("_rollback", {"run_id", "student_number", "dry_run"}), ("_doctor", {"throttle_probes"})):
+        dag = dagbag.dags[f"writeback_demo{suffix}"]
+        assert type(dag.timetable).__name__ == "NullTimetable" and "maintenance" in dag.tags
+        assert set(dag.params.keys()) == names
+        assert dag.params.validate() == {k: dag.params[k] for k in names}
+        assert all(dag.params.get_param(k).schema.get("type") for k in names), "every Param is typed"
+    rollback = dagbag.dags["writeback_demo_rollback"]
+    assert rollback.params["dry_run"] is True, "a rollback starts as a dry run"
+    wrong_params = ParamsDict({k: rollback.params.get_param(k) for k in rollback.params})
+    with pytest.raises(Exception, match="dry_run.*not of type 'boolean'"):
+        wrong_params["dry_run"] = "yes"
+        wrong_params.validate()
+    assert rollback.get_task("rollback").pool == "powerschool_demo"
+
+
+def test_a_rollback_without_a_run_id_fails_saying_what_to_give():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from writeback.operators.maintenance import RollbackOperator
+
+    op = RollbackOperator(task_id="rollback", district="demo", run_id="", dry_run=True)
+    with pytest.raises(AirflowFailException, match="store run id"):
+        op.execute({})
+    op = RollbackOperator(task_id="rollback", district="demo", run_id="north:manual__1", dry_run=True)
+    with pytest.raises(AirflowFailException, match="not a run of district 'demo'"):
+        op.execute({})
 
 
 def test_demo_dag_shape(dagbag):
     dag = dagbag.dags["writeback_demo"]
+    assert dag.get_task("migrate_store").downstream_task_ids == {"extract_submissions", "extract_snapshot"}
     order = ["check_quality", "match_contacts", "build_plan", "wait_for_approval", "apply_batches", "apply",
              "cleanup", "report"]
     for upstream, downstream in zip(order, order[1:], strict=False):

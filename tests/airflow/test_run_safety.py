@@ -48,7 +48,7 @@ class World:
         self.ps = processes.start_powerschool(paths["district"], work / "logs", db_path=work / "ps.db")
         self.se = processes.start_schoolengage(paths["submissions"], work / "logs")
         self.store_url = f"sqlite:///{work / 'store.db'}"
-        self.store = Store(self.store_url)
+        self.store = Store(self.store_url, migrate=True)
         self.env = processes.airflow_env(home, self.ps.url, self.se.url, self.store_url)
         conn = json.loads(self.env["AIRFLOW_CONN_POWERSCHOOL_DEMO"])
         conn["extra"] = {"max_retries": 1, "backoff": 0.01}  # an outage fails fast instead of backing off

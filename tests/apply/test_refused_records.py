@@ -38,7 +38,7 @@ class Nightly:
         self.ps = start_powerschool(self.district, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
                                     db_path=str(tmp / "ps.db"), today=lambda: TODAY)
         self.se = start_schoolengage(self.subs, api_key=SE_KEY)
-        self.store = Store(f"sqlite:///{tmp / 'store.db'}")
+        self.store = Store(f"sqlite:///{tmp / 'store.db'}", migrate=True)
         self.config = district_config("demo")
         self.nights = 0
 

@@ -67,7 +67,7 @@ class World:
                                       db_path=str(db_path or tmp / "ps.db"), today=lambda: TODAY)
         self.url = self.handle.url
         self.client = self.new_client()
-        self.store = Store(f"sqlite:///{tmp / 'store.db'}")
+        self.store = Store(f"sqlite:///{tmp / 'store.db'}", migrate=True)
         self.run_id = run_id
         mapping = load_mapping(MAPPING)
         ext = [s.target for s in mapping.student if s.target.startswith("extension.")]

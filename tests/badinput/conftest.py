@@ -49,7 +49,7 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     district, submissions, _truth = build_all(40, 11)
     server = start_in_thread(district, port=0, client_id="c", client_secret="s")
-    store = Store(f"sqlite:///{tmp_path_factory.mktemp('badinput') / 'store.db'}")
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('badinput') / 'store.db'}", migrate=True)
     try:
         mapping = load_mapping(MAPPING)
         w = World(store=store, mapping=mapping, snapshot_run="", bases=[])

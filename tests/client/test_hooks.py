@@ -29,9 +29,13 @@ def test_hook_class_attributes():
         SchoolEngageHook.conn_type == "schoolengage"
         and SchoolEngageHook.default_conn_name == "schoolengage_default"
     )
-    ui = PowerSchoolHook.get_ui_field_behaviour()
+    from writeback.provider import get_provider_info
+
+    forms = {c["connection-type"]: c for c in get_provider_info()["connection-types"]}
+    ui = forms["powerschool"]["ui-field-behaviour"]
     assert ui["relabeling"]["login"] and ui["relabeling"]["password"]
-    assert "login" in SchoolEngageHook.get_ui_field_behaviour()["hidden_fields"]
+    assert "login" in forms["schoolengage"]["ui-field-behaviour"]["hidden-fields"]
+    assert {"timeout", "max_retries", "requests_per_second"} <= set(forms["powerschool"]["conn-fields"])
 
 
 def test_powerschool_get_conn_builds_client(monkeypatch):

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import types
 import uuid
 from pathlib import Path
 from typing import Any
@@ -471,11 +472,12 @@ def test_dockerfile_installs_the_pins_and_the_project():
 
 # --- tests: districts, connections, pools, store -------------------------------------------------------
 
-def test_every_compose_connection_belongs_to_a_district(compose):
+def test_every_compose_connection_belongs_to_a_district_or_is_the_store(compose):
     conns = compose_connections(compose)
     assert conns, "the demo connections are defined"
     named = {d.powerschool_conn_id: "powerschool" for d in districts()}
     named |= {d.submissions_conn_id: "schoolengage" for d in districts()}
+    named[env_of(compose["x-airflow-common"])["AIRFLOW__WRITEBACK__STORE_CONN_ID"]] = "writeback_store"
     for conn_id, conn in conns.items():
         assert conn_id in named, f"AIRFLOW_CONN_{conn_id.upper()} names no district's connection"
         assert conn["conn_type"] == named[conn_id], conn_id
@@ -553,9 +555,22 @@ def test_pool_check_catches_a_renamed_pool(compose):
     assert pools_created(broken) != {d.pool_name: d.apply.pool_slots for d in districts()}
 
 
-def test_store_url_points_at_the_database_the_init_script_creates(compose):
+def store_url_of(compose: dict) -> str:
+    """The store's URL as the Airflow services build it: [writeback] store_conn_id names a connection."""
+    from writeback.hooks.store import url_from_connection
+
     env = env_of(compose["x-airflow-common"])
-    url = make_url(env["WRITEBACK_STORE_URL"])
+    conn_id = env["AIRFLOW__WRITEBACK__STORE_CONN_ID"]
+    assert "WRITEBACK_STORE_URL" not in env, "the store is a connection, not a URL in the environment"
+    fields = compose_connections(compose)[conn_id]
+    conn = types.SimpleNamespace(conn_id=conn_id, conn_type=fields["conn_type"], host=fields["host"],
+                                 port=fields.get("port"), login=fields.get("login"), password=fields.get("password"),
+                                 schema=fields.get("schema"), extra_dejson=fields.get("extra") or {})
+    return url_from_connection(conn)
+
+
+def test_store_url_points_at_the_database_the_init_script_creates(compose):
+    url = make_url(store_url_of(compose))
     postgres = compose["services"]["postgres"]
     pg = env_of(postgres)
     assert (url.drivername, url.host) == ("postgresql+psycopg2", "postgres")
@@ -583,12 +598,16 @@ def test_init_python_steps_run(compose, tmp_path):
     script = init_script(compose)
     snippets = re.findall(r"^python -c '([^']*)'$", script, re.M)
     snippets += re.findall(r"^python - <<'PY'\n(.*?)^PY$", script, re.M | re.S)
-    assert len(snippets) >= 2
+    commands = re.findall(r"^(writeback .*)$", script, re.M)
+    assert len(snippets) >= 1 and commands == ["writeback store migrate"]
+    # the compose store connection, pointed at a SQLite file: what `writeback store migrate` reaches
     env = dict(os.environ, PYTHONPATH=str(ROOT / "plugins"), WRITEBACK_INCLUDE=str(ROOT / "include"),
-               WRITEBACK_STORE_URL=f"sqlite:///{tmp_path / 'store.db'}")
-    for code in snippets:
-        done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=300)
+               AIRFLOW__WRITEBACK__STORE_CONN_ID="writeback_store",
+               AIRFLOW_CONN_WRITEBACK_STORE=json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "store.db")}))
+    env.pop("WRITEBACK_STORE_URL", None)
+    for cmd in [[sys.executable, "-c", code] for code in snippets] + [
+            [sys.executable, "-m", "writeback.cli", *shlex.split(c)[1:]] for c in commands]:
+        done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "store.db").exists()
 
@@ -615,9 +634,9 @@ def test_postgres_init_script_creates_the_store_database(postgres_url, compose):
         for script in sorted(PG_INIT.glob("*.sh")):
             done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
             assert done.returncode == 0, done.stderr
-        store_url = make_url(env_of(compose["x-airflow-common"])["WRITEBACK_STORE_URL"]).set(
+        store_url = make_url(store_url_of(compose)).set(
             host=admin.host, port=admin.port, database=name, username=user, password=password)
-        store = Store(store_url.render_as_string(hide_password=False))
+        store = Store(store_url.render_as_string(hide_password=False), migrate=True)
         with store.engine.connect() as conn:
             owner = conn.execute(text("select pg_get_userbyid(datdba) from pg_database where datname = :n"),
                                  {"n": name}).scalar()

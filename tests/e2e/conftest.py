@@ -228,7 +228,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         # Create the store's schema first, as docker-compose's airflow-init does: the first two tasks run in
         # parallel and each `Store()` migrates, which races on a fresh database ("table wb_audit already
         # exists"; the task fails and is retried a minute later).
-        Store(store_url).dispose()
+        Store(store_url, migrate=True).dispose()
         processes.prepare_airflow(env, work / "logs" / "airflow-setup.log")
         dep = Deployment(work=work, url=url, env=env, ps_url=ps.url, store_url=store_url, truth=truth)
         port = url.rsplit(":", 1)[1]

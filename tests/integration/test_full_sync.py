@@ -57,7 +57,7 @@ def world(tmp_path_factory):
     store_url = f"sqlite:///{work / 'store.db'}"
     env = processes.airflow_env(work, ps.url, se.url, store_url)
     processes.prepare_airflow(env, work / "logs" / "airflow-setup.log")
-    store = Store(store_url)
+    store = Store(store_url, migrate=True)
     try:
         yield {"work": work, "ps": ps, "se": se, "env": env, "store": store, "district": district,
                "submissions": submissions, "truth": truth, "reader": PowerSchoolReader(ps.url)}

@@ -42,7 +42,7 @@ class Sync:
         self.powerschool = start_powerschool(district, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
                                              db_path=str(tmp / "ps.db"), today=lambda: TODAY)
         self.schoolengage = start_schoolengage(submissions, api_key=SE_KEY)
-        self.store = Store(f"sqlite:///{tmp / 'store.db'}")
+        self.store = Store(f"sqlite:///{tmp / 'store.db'}", migrate=True)
         self._token: str | None = None
 
     def close(self) -> None:

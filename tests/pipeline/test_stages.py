@@ -44,7 +44,7 @@ def make_ctx(world, tmp_path):
     made = []
 
     def make(run_id="demo:test", config=None, mapping: Mapping | None = None, **params):
-        store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+        store = Store(f"sqlite:///{tmp_path / 'store.db'}", migrate=True)
         store.ensure_run(run_id, "demo")
         store.save_submissions(run_id, [Submission.model_validate(s) for s in world["submissions"]])
         ctx = stages.RunContext(district=config or district_config("demo"), store=store, run_id=run_id,

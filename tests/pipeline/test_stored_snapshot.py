@@ -34,7 +34,7 @@ def world():
 @pytest.fixture(scope="module")
 def run(world, tmp_path_factory):
     """A run through extract and quality: its valid records and its stored snapshot, and the whole one."""
-    store = Store(f"sqlite:///{tmp_path_factory.mktemp('stored') / 'store.db'}")
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('stored') / 'store.db'}", migrate=True)
     store.ensure_run("demo:stored", "demo")
     store.save_submissions("demo:stored", [Submission.model_validate(s) for s in world["submissions"]])
     ctx = stages.RunContext(district=district_config("demo"), store=store, run_id="demo:stored")
@@ -48,7 +48,7 @@ def run(world, tmp_path_factory):
 def test_the_stored_snapshot_reads_back_as_the_powerqueries_read_whole(run, store_url, world):
     ctx, _, whole = run
     assert ctx.stored.whole().model_dump(exclude={"taken_at"}) == whole.model_dump(exclude={"taken_at"})
-    store = Store(store_url)  # and on the other backend, too
+    store = Store(store_url, migrate=True)  # and on the other backend, too
     try:
         store.ensure_run("r", "demo")
         counts = save_snapshot(store, "r", world["client"])

@@ -140,7 +140,7 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow
 
 @pytest.fixture(scope="session")
 def store(airflow_server: AirflowServer) -> Iterator[Store]:
-    s = Store(airflow_server.store_url)
+    s = Store(airflow_server.store_url, migrate=True)
     yield s
     s.dispose()
 

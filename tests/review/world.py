@@ -109,7 +109,7 @@ if __name__ == "__main__":  # a quick look at what a seed produces
     import sys
     import tempfile
 
-    s = Store(f"sqlite:///{tempfile.mkdtemp()}/s.db")
+    s = Store(f"sqlite:///{tempfile.mkdtemp()}/s.db", migrate=True)
     rid = seed_run(s, "manual__2026-08-01T00:00:00+00:00", int(sys.argv[1]) if len(sys.argv) > 1 else 60,
                    int(sys.argv[2]) if len(sys.argv) > 2 else 7, inject_name="<script>x</script>")
     print(rid, Counter(i.kind for i in s.items(rid)))

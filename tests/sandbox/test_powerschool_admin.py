@@ -55,6 +55,21 @@ def test_health_and_stats_count_requests_and_successful_writes(server: object) -
     assert requests.get(f"{url}/_sandbox/writes", timeout=10).json() == []
 
 
+def test_the_write_log_tells_one_write_sent_twice_from_two_writes(server: object) -> None:
+    """With ``?digests=true`` each write carries the SHA-256 of its body: the same PUT twice has one
+    digest, a different body on the same path another (what an exactly-once check counts)."""
+    url = server.url  # type: ignore[attr-defined]
+    ps = Client(url)
+    requests.post(f"{url}/_sandbox/reset-stats", timeout=10)
+    for phone_type in ("Work", "Work", "Home"):
+        assert ps.put("/ws/contacts/5001/phones/2", json={"phoneType": phone_type}).status_code == 200
+    logged = requests.get(f"{url}/_sandbox/writes", params={"digests": "true"}, timeout=10).json()
+    assert [w["path"] for w in logged] == ["/ws/contacts/5001/phones/2"] * 3
+    digests = [w["body_sha256"] for w in logged]
+    assert digests[0] == digests[1] != digests[2]
+    assert "body_sha256" not in requests.get(f"{url}/_sandbox/writes", timeout=10).json()[0]
+
+
 def test_table_delete_204_counts_as_a_write(server: object) -> None:
     url = server.url  # type: ignore[attr-defined]
     ps = Client(url)

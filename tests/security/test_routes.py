@@ -40,7 +40,7 @@ SAMPLES = {
 
 
 def app_routes() -> list[tuple[str, str]]:
-    app = create_app()  # what writeback_plugin.py mounts; routes do not depend on the store
+    app = create_app()  # what writeback.plugin mounts; routes do not depend on the store
     out = []
     for route in app.routes:
         if isinstance(route, Mount):

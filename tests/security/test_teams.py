@@ -65,7 +65,7 @@ def teams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         airflow(env, "teams", "create", team)
     airflow(env, "dags", "reserialize")
     with api_server(home, env, store_url) as server:
-        store = Store(store_url)
+        store = Store(store_url, migrate=True)
         runs = {}
         for district in TEAMS:
             dag_id = f"writeback_{district}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -31,18 +32,43 @@ def _diff(engine: sa.Engine, metadata: sa.MetaData = Base.metadata) -> list:
         return compare_metadata(ctx, metadata)
 
 
-def test_store_on_empty_database_migrates_to_head(store_url):
+def test_opening_a_store_changes_no_schema_and_store_migrate_brings_it_to_head(store_url, monkeypatch, capsys):
+    from writeback.cli import main
+    from writeback.store import StoreSchemaOutdated
+
     engine = sa.create_engine(store_url)
     try:
         assert _current(engine) is None
-        assert not TABLES & set(sa.inspect(engine).get_table_names())
-        store = Store(store_url)
+        store = Store(store_url)  # opening: no side effect on the schema
+        with pytest.raises(StoreSchemaOutdated, match="revision none.*writeback store migrate"):
+            store.check_schema()
         store.dispose()
         assert _head() == "0003_run_safety"
+        assert not TABLES & set(sa.inspect(engine).get_table_names())
+        assert main(["--store", store_url, "store", "migrate", "--check"]) == 1
+        assert main(["--store", store_url, "store", "migrate"]) == 0
+        assert capsys.readouterr().out.strip().endswith(f"schema none -> {_head()}")
         assert _current(engine) == _head()
         assert TABLES <= set(sa.inspect(engine).get_table_names())
+        Store(store_url).check_schema()  # now current
+        assert main(["--store", store_url, "store", "migrate", "--check"]) == 0
     finally:
         engine.dispose()
+
+
+def test_without_a_configured_store_tasks_fail_loudly_instead_of_using_a_local_file(monkeypatch, tmp_path):
+    from writeback.config import district
+    from writeback.store import StoreNotConfigured
+    from writeback.store.locate import open_store
+
+    monkeypatch.delenv("WRITEBACK_STORE_URL", raising=False)
+    monkeypatch.delenv("AIRFLOW__WRITEBACK__STORE_CONN_ID", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(StoreNotConfigured, match="district 'demo'.*store_conn_id"):
+        open_store(district("demo"))
+    with pytest.raises(StoreNotConfigured):
+        Store()
+    assert not list(tmp_path.rglob("*.db")), "no SQLite file was created anywhere"
 
 
 def test_migrated_schema_matches_the_models(store):
@@ -61,7 +87,7 @@ def test_schema_comparison_would_see_a_drift(store):
 
 
 def test_upgrade_twice_is_a_no_op(store_url):
-    first = Store(store_url)
+    first = Store(store_url, migrate=True)
     first.ensure_run("r1", "d1")
     first.put_data("r1", "plan", {"keep": [1, 2, 3]})
     upgrade(first.engine)  # the same engine again
@@ -92,11 +118,11 @@ def test_downgrade_to_base_and_back(store):
 
 
 def test_processes_opening_a_fresh_store_at_once_do_not_race(store_url):
-    """The two extract tasks open a fresh store in parallel: every opener must succeed."""
+    """Several `migrate_store` tasks (one per district DAG sharing a store) migrate at once: all succeed."""
     import subprocess
     import sys
 
-    code = ("import sys; from writeback.store import Store; Store(sys.argv[1]).dispose()")
+    code = ("import sys; from writeback.cli import main; sys.exit(main(['--store', sys.argv[1], 'store', 'migrate']))")
     procs = [subprocess.Popen([sys.executable, "-c", code, store_url], stderr=subprocess.PIPE, text=True)
              for _ in range(4)]
     results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
@@ -112,7 +138,7 @@ def test_a_store_of_the_first_release_upgrades_and_keeps_its_runs(store_url):
                                  "updated_at) VALUES ('old-run', 'demo', '', 'complete', false, '{}', "
                                  "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
         assert "wb_snapshot_rows" not in sa.inspect(engine).get_table_names()
-        store = Store(store_url)  # opening the store brings it to head
+        store = Store(store_url, migrate=True)  # `writeback store migrate` brings it to head
         try:
             assert _current(engine) == _head()
             assert store.get_run("old-run").status == "complete"

@@ -60,25 +60,6 @@ class PowerSchoolHook(BaseHook):
         super().__init__(**kwargs)
         self.powerschool_conn_id = powerschool_conn_id
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": [],
-            "relabeling": {
-                "host": "PowerSchool host",
-                "schema": "Scheme (http or https)",
-                "login": "OAuth client ID",
-                "password": "OAuth client secret",
-            },
-            "placeholders": {
-                "host": "district.powerschool.com",
-                "schema": "https",
-                "login": "plugin client ID",
-                "password": "plugin client secret",
-                "extra": '{"timeout": 30, "requests_per_second": 5, "max_retries": 5}',
-            },
-        }
-
     @cached_property
     def client(self) -> PowerSchoolClient:
         conn = self.get_connection(self.powerschool_conn_id)

@@ -32,22 +32,6 @@ class SchoolEngageHook(BaseHook):
         super().__init__(**kwargs)
         self.schoolengage_conn_id = schoolengage_conn_id
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["login"],
-            "relabeling": {
-                "host": "SchoolEngage host",
-                "schema": "Scheme (http or https)",
-                "password": "API key",
-            },
-            "placeholders": {
-                "host": "api.schoolengage.example",
-                "schema": "https",
-                "extra": '{"timeout": 30, "max_retries": 5}',
-            },
-        }
-
     @cached_property
     def client(self) -> SchoolEngageClient:
         conn = self.get_connection(self.schoolengage_conn_id)

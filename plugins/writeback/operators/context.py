@@ -8,7 +8,7 @@ from typing import Any
 from ..config import district as load_district_config
 from ..pipeline.run_rules import retry_target
 from ..pipeline.stages import RunContext, RunParams
-from ..store import Store
+from ..store.locate import open_store
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.:+-]")
 
@@ -31,7 +31,7 @@ def params_from(context: dict[str, Any]) -> RunParams:
 
 def run_context(district: str, context: dict[str, Any]) -> RunContext:
     config = load_district_config(district)
-    store = Store(config.store_url)
+    store = open_store(config)
     dag_run = context["dag_run"]
     params = params_from(context)
     run_id = run_id_for(district, dag_run.run_id)

@@ -1,6 +1,6 @@
 """The review web app: server-rendered pages for registrars and a JSON API under `/api/v1`.
 
-Mounted into the Airflow API server by `plugins/writeback_plugin.py` at `/writeback`; every route
+Mounted into the Airflow API server by `writeback.plugin` at `/writeback`; every route
 authenticates with Airflow's auth manager (see `auth.py`) and authorises against the run's DAG.
 """
 
@@ -21,7 +21,8 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..store import DecisionConflict, InvalidDecision, ItemNotFound, Store, StoreError, default_store_url
+from ..store import DecisionConflict, InvalidDecision, ItemNotFound, Store, StoreError
+from ..store.locate import DistrictStores
 from ..store.schema import Run
 from . import view
 from .auth import CSRF_FIELD, CSRF_HEADER, AirflowAuth, Auth, Principal, csrf_token, csrf_valid, dag_id_for
@@ -93,7 +94,8 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
                mount_prefix: str = MOUNT_PREFIX) -> FastAPI:
     """The review app. `store_factory` is called once, on first use; `auth` defaults to Airflow's auth manager."""
     auth = auth or AirflowAuth()
-    factory = store_factory or (lambda: Store(default_store_url()))
+    # by default every district's store: a run is read from and decided in its own district's store
+    factory = store_factory or DistrictStores
     lock = threading.Lock()
     holder: dict[str, Store] = {}
 

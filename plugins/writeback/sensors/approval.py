@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 from ..operators.context import run_context
 from ..pipeline import stages
 from ..review.links import ReviewLink
+from ..store.locate import store_source
 from ..triggers.approval import ApprovalTrigger
 
 
@@ -42,7 +43,8 @@ class ApprovalSensor(BaseSensorOperator):
             return result.xcom_value
         ctx = run_context(self.district, context)
         ctx.store.dispose()
-        self.defer(trigger=ApprovalTrigger(ctx.run_id, ctx.store.url, poll_interval=self.poke_interval,
+        source = store_source(ctx.district).serialize()  # a connection id, never a password
+        self.defer(trigger=ApprovalTrigger(ctx.run_id, **source, poll_interval=self.poke_interval,
                                            timeout=self.timeout),
                    method_name="execute_complete")
 

@@ -51,3 +51,28 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def head_revision() -> str:
+    """The newest revision the package's migrations define."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def revision_of(engine: Engine) -> str | None:
+    """The revision a store's database is at (None: never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def current_revision(url: str) -> str | None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        return revision_of(engine)
+    finally:
+        engine.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -60,14 +59,22 @@ class InvalidDecision(StoreError):
     pass
 
 
+class StoreNotConfigured(StoreError):
+    """No store is configured: writeback never falls back to a file on whichever machine runs the task."""
+
+
+class StoreSchemaOutdated(StoreError):
+    """The store's database is not at the package's schema revision (`writeback store migrate`)."""
+
+
 def default_store_url() -> str:
-    """`WRITEBACK_STORE_URL`, else a SQLite file under `WRITEBACK_HOME` (default `~/.writeback`)."""
+    """`WRITEBACK_STORE_URL` (the demo, tests, a one-off CLI call); anything else is `locate.store_source`'s."""
     url = os.environ.get("WRITEBACK_STORE_URL")
     if url:
         return url
-    home = Path(os.environ.get("WRITEBACK_HOME", Path.home() / ".writeback"))
-    home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{home / 'store.db'}"
+    raise StoreNotConfigured(
+        "no writeback store is configured: set store_conn_id in the district file, the Airflow option "
+        "[writeback] store_conn_id (AIRFLOW__WRITEBACK__STORE_CONN_ID), or WRITEBACK_STORE_URL (docs/deployment.md)")
 
 
 def _engine(url: str) -> Engine:
@@ -89,12 +96,26 @@ def _engine(url: str) -> Engine:
 
 
 class Store(SnapshotRows):
-    def __init__(self, url: str | None = None, *, migrate: bool = True):
+    """The store at `url`. Opening it changes no schema: `writeback store migrate` (or the DAG's
+    `migrate_store` task, or `migrate=True` for a throwaway database) brings the schema up to date."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = False):
         self.url = url or default_store_url()
         self.engine = _engine(self.url)
         if migrate:
             upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def check_schema(self) -> None:
+        """Raise `StoreSchemaOutdated` unless the database is at the package's newest revision."""
+        from .migrate import head_revision, revision_of
+
+        at, head = revision_of(self.engine), head_revision()
+        if at != head:
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise StoreSchemaOutdated(f"the writeback store {where} is at schema revision {at or 'none'}, this "
+                                      f"package needs {head}: run `writeback store migrate` (or the DAG's "
+                                      "migrate_store task)")
 
     def session(self) -> Session:
         return self._sessions.begin()  # type: ignore[return-value]

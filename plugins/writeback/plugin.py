@@ -1,19 +1,20 @@
 """Airflow plugin: mounts the writeback review app into the API server at /writeback, adds a
 "Writeback review" navigation entry and a DAG-run tab, and the "Review" link on the approval task.
 
-`plugins/.airflowignore` hides the `writeback/` package folder from the plugin loader, so this module is
-the only thing Airflow imports from the plugins folder; the package itself is installed (or on the path).
+Registered by the installed package (the `airflow.plugins` entry point in pyproject.toml, and listed in
+`writeback.provider.get_provider_info`), so an empty plugins folder is enough. `plugins/.airflowignore`
+keeps Airflow's plugin loader out of the package's source folder, which a deployment may mount there.
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from writeback.review.app import create_app
-from writeback.review.links import ReviewLink
+from .review.app import create_app
+from .review.links import ReviewLink
 
-# The store is opened on the first request (WRITEBACK_STORE_URL, else the default SQLite file), not at import:
-# the scheduler and workers import plugins too and must not touch the store for it.
+# Each district's store is opened on the first request that needs it (store/locate.py), not at import: the
+# scheduler and workers import plugins too and must not touch a store for it.
 review_app = create_app()
 
 
