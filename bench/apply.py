@@ -36,9 +36,13 @@ from writeback.store import Store  # noqa: E402
 
 
 def minimum_writes(ops, batch_size: int) -> int:
-    """HTTP writes the approved operations need at the least: student updates batched, one per other op."""
+    """HTTP writes the approved operations need at the least: student updates batched, one per other op but
+    those a new contact's create carries (its emails, phones, addresses and links go in with it)."""
+    from writeback.pipeline.create_evidence import carried_ops
+
+    carried = {op.key for group in carried_ops(ops).values() for op in group}  # written with their create
     students = sum(1 for op in ops if op.kind == "student_update")
-    others = sum(1 for op in ops if op.kind not in ("student_update", "contact_order"))
+    others = sum(1 for op in ops if op.kind not in ("student_update", "contact_order") and op.key not in carried)
     return math.ceil(students / batch_size) + others
 
 

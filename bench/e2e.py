@@ -110,7 +110,8 @@ def _lis(seq: list[int]) -> int:
 
 def minimum_writes(store: Store, run_id: str) -> dict[str, int]:
     """The fewest HTTP writes the approved plan needs: student updates batched `student_batch_size` to a
-    request within each apply task, one request per other operation, and per contact reorder the links
+    request within each apply task, one request per other operation (but those a new contact's create
+    carries: its emails, phones, addresses and links go in with the create), and per contact reorder the links
     that are not in the longest run already in the wanted order (one move each)."""
     from writeback.config import district as district_config
     from writeback.pipeline import stages
@@ -123,8 +124,11 @@ def minimum_writes(store: Store, run_id: str) -> dict[str, int]:
     batch_of = {n: i for i, numbers in enumerate(batches) for n in numbers}
     size = config.apply.student_batch_size
     students = Counter(batch_of.get(op.student_number, 0) for op in ops if op.kind == "student_update")
+    from writeback.pipeline.create_evidence import carried_ops
+
+    carried = {op.key for group in carried_ops(ops).values() for op in group}  # written with their create
     apply_min = sum(math.ceil(n / size) for n in students.values()) + sum(
-        1 for op in ops if op.stage == "apply" and op.kind != "student_update")
+        1 for op in ops if op.stage == "apply" and op.kind != "student_update" and op.key not in carried)
     ledger = store.ledger(run_id)
     created = {k.removeprefix("create:"): r.result_id for k, r in ledger.items() if k.startswith("create:")}
     prior = {a.op_key: (a.before or {}).get("_prior", {}).get("order") for a in store.audit_rows(run_id)

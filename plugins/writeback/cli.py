@@ -250,10 +250,15 @@ def _powerschool_client(args: argparse.Namespace):
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from .pipeline.rollback import rollback
+    from .pipeline.run_rules import RunRefused
 
     store = _store(args)
     client = _powerschool_client(args)
-    outcome = rollback(client, store, args.run, student_number=args.student, dry_run=args.dry_run)
+    try:
+        outcome = rollback(client, store, args.run, student_number=args.student, dry_run=args.dry_run)
+    except RunRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(outcome.as_dict(), indent=2, default=str))
     else:

@@ -78,7 +78,9 @@ def build_dag(cfg: DistrictConfig) -> DAG:
             "re_review": Param(False, type="boolean", description="Ignore remembered match decisions."),
             "retry_run_id": Param("", type="string",
                                   description="Apply again the failed or stale writes of this earlier run "
-                                              "(its store run id); extraction and planning are skipped."),
+                                              "(its store run id); extraction and planning are skipped. "
+                                              "Refused for a dry run, and for a run a newer run has "
+                                              "written after: start a new run then."),
         },
     ) as dag:
         common = {"district": cfg.name}

@@ -173,11 +173,14 @@ def test_rules_are_checked_before_the_write(world):
     out = Applier(world.client, world.store, world.run_id, world.snapshot, {}).run([sneaky, access, expire])
     assert world.stats()["writes"] == writes  # nothing written
     ledger = world.store.ledger(world.run_id)
-    assert out.refused == 3 and out.failed == 3
+    assert out.refused == 3 and out.failed == 0  # refused, not failed: quarantined, nothing waits for them
     assert "needs a reviewer's use_submitted_type decision" in ledger[sneaky.key].error
     assert "not used by another portal account" in ledger[access.key].error
     assert "before the link's start date" in ledger[expire.key].error
-    assert all(ledger[k].status == "failed" and not ledger[k].retryable for k in (sneaky.key, access.key, expire.key))
+    assert all(ledger[k].status == "refused" and not ledger[k].retryable for k in (sneaky.key, access.key, expire.key))
+    quarantined = {q.op_key: q for q in world.store.quarantine(world.run_id)}
+    assert {k: quarantined[k].check for k in (sneaky.key, access.key, expire.key)} == dict.fromkeys(
+        (sneaky.key, access.key, expire.key), "rule_refused")
 
 
 def test_a_create_whose_reply_was_lost_is_found_not_doubled(world):

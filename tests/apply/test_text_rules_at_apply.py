@@ -34,7 +34,8 @@ def test_apply_refuses_values_the_text_rules_reject(world):
     assert world.stats()["writes"] == writes  # nothing written
     ledger = world.store.ledger(world.run_id)
     assert out.refused == len(ops)
-    assert all(ledger[op.key].status == "failed" and not ledger[op.key].retryable for op in ops)
+    # refused, not retryable: the record is quarantined with the reason and the district moves on
+    assert all(ledger[op.key].status == "refused" and not ledger[op.key].retryable for op in ops)
     assert "not a valid phone number" in ledger[fake_phone.key].error
     assert "not a valid phone number" in ledger[fake_add.key].error
     assert "no visible last name" in ledger[invisible.key].error

@@ -96,19 +96,70 @@ def test_audit_rows_keep_before_after_and_order(store: Store, run: str):
 
 def test_cursor_advances_and_none_is_a_no_op(store: Store, run: str):
     assert store.cursor("north") is None
-    store.advance_cursor("north", None, run)
+    assert store.begin_extraction("north", run) is None
+    ticket = store.get_run(run).extract_seq
+    assert store.advance_cursor("north", None, run, ticket) is False
     assert store.cursor("north") is None
-    with store.session() as s:
-        assert s.get(SyncState, "north") is None  # no row written for a None cursor
 
-    store.advance_cursor("north", "2026-04-01T00:00:00Z", run)
+    assert store.advance_cursor("north", "2026-04-01T00:00:00Z", run, ticket) is True
     assert store.cursor("north") == "2026-04-01T00:00:00Z"
 
-    store.advance_cursor("north", None, "run-2")  # a run that saw nothing new keeps the cursor
+    store.ensure_run("run-2", "north")
+    assert store.begin_extraction("north", "run-2") == "2026-04-01T00:00:00Z"
+    store.advance_cursor("north", None, "run-2", store.get_run("run-2").extract_seq)  # nothing new: it stays
     assert store.cursor("north") == "2026-04-01T00:00:00Z"
 
-    store.advance_cursor("north", "2026-04-02T00:00:00Z", "run-3")
+    store.ensure_run("run-3", "north")
+    store.begin_extraction("north", "run-3")
+    assert store.advance_cursor("north", "2026-04-02T00:00:00Z", "run-3", store.get_run("run-3").extract_seq)
     assert store.cursor("north") == "2026-04-02T00:00:00Z"
     assert store.cursor("south") is None
     with store.session() as s:
         assert s.get(SyncState, "north").last_run_id == "run-3"
+
+
+def test_extraction_tickets_rise_per_district(store: Store, run: str):
+    for name in ("run-2", "run-3", "south-1"):
+        store.ensure_run(name, "south" if name.startswith("south") else "north")
+    store.begin_extraction("north", run)
+    store.begin_extraction("north", "run-2")
+    store.begin_extraction("south", "south-1")
+    store.begin_extraction("north", "run-3")
+    tickets = [store.get_run(r).extract_seq for r in (run, "run-2", "run-3", "south-1")]
+    assert tickets == [1, 2, 3, 1]
+    store.begin_extraction("north", run)  # a retried extract task takes a new ticket: it read later
+    assert store.get_run(run).extract_seq == 4
+
+
+def test_cursor_only_moves_forward(store: Store, run: str):
+    """Compare-and-set: a run that extracted earlier never puts its position over a later run's."""
+    store.ensure_run("run-2", "north")
+    store.begin_extraction("north", run)
+    store.begin_extraction("north", "run-2")
+    early, late = store.get_run(run).extract_seq, store.get_run("run-2").extract_seq
+    assert store.advance_cursor("north", "LATE", "run-2", late) is True
+    assert store.advance_cursor("north", "EARLY", run, early) is False
+    assert store.cursor("north") == "LATE"
+    assert store.advance_cursor("north", "LATE", "run-2", late) is True  # the same run again: idempotent
+    assert store.advance_cursor("north", "OLD", "legacy", None) is False  # no ticket: cannot overwrite one
+    assert store.cursor("north") == "LATE"
+    with store.session() as s:
+        assert s.get(SyncState, "north").last_run_id == "run-2"
+
+
+def test_a_run_is_superseded_by_a_later_extraction_that_wrote(store: Store, run: str):
+    for name, dry in (("run-2", True), ("run-3", False), ("run-4", False)):
+        store.ensure_run(name, "north", dry_run=dry)
+    store.ensure_run("south-1", "south")
+    for name in (run, "run-2", "run-3", "run-4"):
+        store.begin_extraction("north", name)
+    store.begin_extraction("south", "south-1")
+    assert store.superseding_run(run) is None  # nothing later has written yet
+    store.ledger_begin("run-2", "student:1", "student_update")  # a dry run never supersedes
+    store.ledger_begin("south-1", "student:1", "student_update")  # another district does not either
+    assert store.superseding_run(run) is None
+    store.ledger_begin("run-3", "student:1", "student_update")
+    assert store.superseding_run(run).id == "run-3"
+    assert store.superseding_run("run-3") is None
+    store.ledger_begin("run-4", "student:2", "student_update")
+    assert store.superseding_run(run).id == "run-4" and store.superseding_run("run-3").id == "run-4"

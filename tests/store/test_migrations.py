@@ -43,6 +43,7 @@ def test_opening_a_store_changes_no_schema_and_store_migrate_brings_it_to_head(s
         with pytest.raises(StoreSchemaOutdated, match="revision none.*writeback store migrate"):
             store.check_schema()
         store.dispose()
+        assert _head() == "0003_run_safety"
         assert not TABLES & set(sa.inspect(engine).get_table_names())
         assert main(["--store", store_url, "store", "migrate", "--check"]) == 1
         assert main(["--store", store_url, "store", "migrate"]) == 0

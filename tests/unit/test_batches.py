@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from tests.unit.builders import ANA_NO, LUIS_NO, MIA_NO, contact, jose, maria, plan_for, record
+from tests.unit.builders import (
+    ANA_NO,
+    LUIS,
+    LUIS_NO,
+    MIA_NO,
+    contact,
+    district,
+    jose,
+    maria,
+    plan_for,
+    record,
+)
 from writeback.domain.batches import student_batches
 
 
@@ -15,11 +26,22 @@ def test_siblings_sharing_a_parent_stay_in_one_batch_even_with_batch_size_one():
     assert sorted(n for b in batches for n in b) == sorted([ANA_NO, LUIS_NO, MIA_NO])
 
 
-def test_a_new_parent_named_by_two_families_joins_their_batches():
+def test_a_new_parent_named_on_two_siblings_forms_joins_their_batches():
+    # Luis shares nobody with Ana here (his link to María is dropped), so only the one new contact both
+    # forms name can tie them together
+    snapshot = district()
+    snapshot.links = [lk for lk in snapshot.links if lk.student_dcid != LUIS]
+    step = {"phones": {"Mobile": "415-555-0177"}, "email": "sam@example.com", "relationship": "Stepfather"}
+    plan, _ = plan_for([record(ANA_NO, contact(2, "Sam", "Ito", **step)),
+                        record(LUIS_NO, contact(3, "Sam", "Ito", **step))], snapshot)
+    assert student_batches(plan, size=1) == [[ANA_NO, LUIS_NO]]
+
+
+def test_same_named_new_contacts_of_two_households_do_not_join_batches():
     step = {"phones": {"Mobile": "415-555-0177"}, "email": "sam@example.com", "relationship": "Stepfather"}
     plan, _ = plan_for([record(ANA_NO, maria(), contact(2, "Sam", "Ito", **step)),
                         record(MIA_NO, contact(3, "Sam", "Ito", **step))])
-    assert student_batches(plan, size=1) == [[ANA_NO, MIA_NO]]
+    assert sorted(student_batches(plan, size=1)) == [[ANA_NO], [MIA_NO]]
 
 
 def test_independent_students_pack_up_to_the_size():

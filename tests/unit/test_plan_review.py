@@ -214,8 +214,19 @@ def test_siblings_naming_the_same_new_parent_share_one_new_contact():
     pablo_a = contact(2, "Pablo", "Ortega", email="pablo@example.com", relationship="Stepfather")
     pablo_l = contact(3, "PABLO", "Ortega", email="Pablo@Example.com", relationship="Stepfather")
     plan, _ = plan_for([record(ANA_NO, pablo_a), record(LUIS_NO, pablo_l)])
-    assert new_contact_key(pablo_a) == new_contact_key(pablo_l)
-    assert list(plan.new_contacts) == [new_contact_key(pablo_a)]
+    assert new_contact_key(pablo_a, household="F1") == new_contact_key(pablo_l, household="F1")
+    assert list(plan.new_contacts) == [new_contact_key(pablo_a, household="F1")]
+
+
+def test_same_named_new_contacts_of_two_households_are_two_people():
+    # Alex Kim in the García household and an Alex Kim in the Chen household: the same name, even the same
+    # email (a shared family address, a typo), is no evidence that two households name one new person, so
+    # the plan creates two contacts; only a reviewer could link one person to both households.
+    for extra in ({}, {"email": "kim.family@example.com"}, {"phones": {"Mobile": "415-555-0199"}}):
+        a, b = contact(2, "Alex", "Kim", **extra), contact(2, "Alex", "Kim", **extra)
+        plan, _ = plan_for([record(ANA_NO, a), record(MIA_NO, b)])
+        keys = {contact_plan(plan, 2, s).new_key for s in (0, 1)}
+        assert len(keys) == 2 and set(plan.new_contacts) == keys, extra
 
 
 def test_different_new_people_get_different_keys():

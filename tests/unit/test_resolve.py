@@ -129,7 +129,7 @@ def test_not_a_match_creates_a_new_contact_instead():
     c = contact(3, "José", "García", relationship="Uncle")
     plan, snap = plan_for([record(MIA_NO, c)])
     ops = resolve(plan, decide(plan, possible_match="not_a_match"), snap, TODAY)
-    ref = f"new:{new_contact_key(c)}"
+    ref = f"new:{new_contact_key(c, household='F2')}"
     (create,) = ops_of(ops, "contact_create")
     assert create.person_ref == ref and create.values["first_name"] == "José"
     (link,) = ops_of(ops, "link_add")
@@ -150,7 +150,7 @@ def test_siblings_naming_the_same_new_parent_create_one_contact_linked_to_both()
         return contact(slot, "Pablo", "Ortega", email="pablo@example.com", phones={"Mobile": "415-555-0177"},
                        relationship="Stepfather")
     ops = resolve_all([record(ANA_NO, maria(), jose(), pablo(3)), record(LUIS_NO, maria(), pablo(2))])
-    ref = f"new:{new_contact_key(pablo(3))}"
+    ref = f"new:{new_contact_key(pablo(3), household='F1')}"
     (create,) = ops_of(ops, "contact_create")
     assert create.person_ref == ref
     links = ops_of(ops, "link_add")
@@ -165,7 +165,7 @@ def test_a_new_contact_takes_its_form_position_in_the_order():
     # José's link is in slot 2, so Pablo in slot 2 is a name mismatch: the reviewer says "new contact"
     ops = resolve_all([record(ANA_NO, maria(), pablo, jose(slot=3))], name_mismatch="new_contact_keep_old")
     order = order_of(ops)
-    assert order.values["order"] == [f"p:{MARIA}", f"new:{new_contact_key(pablo)}", f"p:{JOSE}", f"p:{PEDRO}"]
+    assert order.values["order"] == [f"p:{MARIA}", f"new:{new_contact_key(pablo, household='F1')}", f"p:{JOSE}", f"p:{PEDRO}"]
     assert order.expected["order"] == [f"p:{MARIA}", f"p:{JOSE}", f"p:{PEDRO}"]
 
 
@@ -355,13 +355,13 @@ def test_a_form_contact_added_in_a_later_slot_does_not_push_the_others_down():
     # Mia's form names only a new grandparent in slot 3; Wei (1) and Rosa (2) keep their places.
     zed = contact(3, "Zed", "Quinn", email="zed@example.com", relationship="Grandparent")
     order = order_of(resolve_all([record(MIA_NO, zed)]), MIA)
-    assert order.values["order"] == [f"p:{WEI}", f"p:{ROSA}", f"new:{new_contact_key(zed)}"]
+    assert order.values["order"] == [f"p:{WEI}", f"p:{ROSA}", f"new:{new_contact_key(zed, household='F2')}"]
 
 
 def test_a_form_slot_beyond_the_others_goes_after_them():
     zed = contact(4, "Zed", "Quinn", email="zed@example.com")
     order = order_of(resolve_all([record(MIA_NO, zed, contact(1, "Rosa", "Chen"))]), MIA)
-    assert order.values["order"] == [f"p:{ROSA}", f"p:{WEI}", f"new:{new_contact_key(zed)}"]
+    assert order.values["order"] == [f"p:{ROSA}", f"p:{WEI}", f"new:{new_contact_key(zed, household='F2')}"]
 
 
 def test_confirming_a_possible_match_never_renames_the_person():

@@ -159,6 +159,13 @@ def test_a_valid_number_stays_valid_in_any_format_and_keys_alike(digits, shape):
 
 
 @SETTINGS
-@given(st.from_regex(r"\A(?:[01][0-9]{9}|[0-9]{3}[01][0-9]{6})\Z"))
+@given(st.from_regex(r"\A(?:[01][0-9]{9}|[0-9]{3}[01][0-9]{6})\Z").filter(lambda d: not d.startswith("011")))
 def test_an_area_code_or_exchange_starting_with_0_or_1_is_never_valid_in_the_us(digits):
+    # (011 is the US's international prefix: "011-690-2200" dials abroad, a number of its own)
     assert not is_valid_phone(f"{digits[:3]}-{digits[3:6]}-{digits[6:]}")
+
+
+def test_an_exchange_starting_with_0_is_invalid_in_every_plus_one_region():
+    # phonenumbers' metadata for the Dominican Republic (809, 829, 849) takes 809-000-0000; the plan of +1 does not
+    assert not is_valid_phone("809-000-0000") and not is_valid_phone("+1 829 100 1234")
+    assert is_valid_phone("809-555-0134") and is_valid_phone("+1 809 222 0134")

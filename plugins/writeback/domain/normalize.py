@@ -73,6 +73,7 @@ def name_key(first: str, last: str) -> tuple[str, str]:
 # The North American Numbering Plan: a clean 10-digit number (optionally +1 / 1-) needs no full parse.
 _NANP_REGIONS = frozenset({"US", "CA", "PR", "GU", "VI", "AS", "MP", "AG", "AI", "BB", "BM", "BS", "DM", "DO",
                            "GD", "JM", "KN", "KY", "LC", "MS", "SX", "TC", "TT", "VC", "VG"})
+_NANP_SHAPE = re.compile(r"^[2-9]\d{2}[2-9]\d{6}$")  # NPA-NXX-XXXX, the North American Numbering Plan
 _NANP_CLEAN = re.compile(r"^\s*(?:\+\s?1|1)?[\s.\-]?\(?([2-9]\d{2})\)?[\s.\-]?([2-9]\d{2})[\s.\-]?(\d{4})\s*$")
 
 
@@ -136,9 +137,14 @@ def is_valid_phone(number: str, region: str = "US") -> bool:
     is_valid_number), not only its length: 000-000-0000 and 123-456-7890 have the shape of a US number
     and are none."""
     try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(number, region))
+        parsed = phonenumbers.parse(number, region)
     except phonenumbers.NumberParseException:
         return False
+    if parsed.country_code == 1 and not _NANP_SHAPE.match(str(parsed.national_number)):
+        # the plan of all of +1: neither the area code nor the exchange starts with 0 or 1. phonenumbers'
+        # metadata for some +1 regions (the Dominican Republic's 809, say) lets 809-000-0000 through
+        return False
+    return phonenumbers.is_valid_number(parsed)
 
 
 _NEEDS_A_VISIBLE_VALUE = ("last_name", "name.first_name", "name.last_name")  # a person's, a student's names

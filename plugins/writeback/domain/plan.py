@@ -88,11 +88,18 @@ def policy_note(policy: WritePolicy, held: bool) -> str:
             else "if_empty: fills a blank, never overwrites")
 
 
-def new_contact_key(contact: SubmittedContact, region: str = "US") -> str:
-    """Siblings' forms naming the same new parent get the same key, so one contact is created."""
+def household_of(student: Student) -> str:
+    """The household a student belongs to: the snapshot's family, else the student alone."""
+    return student.family_ident or f"dcid:{student.dcid}"
+
+
+def new_contact_key(contact: SubmittedContact, region: str = "US", household: str = "") -> str:
+    """Siblings' forms naming the same new parent get the same key, so one contact is created. The key
+    is per household: two households naming an "Alex Kim" (even with one email) name two people until a
+    reviewer says otherwise, so no new contact is ever linked to two households by the plan alone."""
     ident = email_key(contact.email) or min((p.e164 or phone_key(p.number, region) for p in contact.phones),
                                             default="")
-    raw = f"{fold(contact.first_name)}|{fold(contact.last_name)}|{ident}"
+    raw = f"{household}|{fold(contact.first_name)}|{fold(contact.last_name)}|{ident}"
     return "NEW-" + hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
@@ -268,7 +275,7 @@ def plan_student(record: FormRecord, student: Student, snapshot: Snapshot, index
         result = matches[(record.submission_id, contact.slot)]
         cp = ContactPlan(slot=contact.slot, submitted=contact, match_class=result.match_class,
                          person_id=result.person_id, candidates=result.candidates[:5], flags=list(result.flags),
-                         new_key=new_contact_key(contact, region))
+                         new_key=new_contact_key(contact, region, household_of(student)))
         if contact.remove and result.person_id is None and result.slot_person_id is not None:
             # a family removing a contact names the one in that slot, maybe by a nickname: the
             # removal targets the slot's person, and the reviewer sees the name mismatch on the item
@@ -436,7 +443,7 @@ def _unite_new_contacts(plan: Plan, snapshot: Snapshot, region: str) -> None:
     """Siblings' forms naming one new parent share one key even when one form carries the email and the
     other only the phone: within a household, the same folded name and any equal email or phone unite
     their keys (the smallest key of the group names it, so record order does not matter)."""
-    family_of = {s.dcid: s.family_ident or f"dcid:{s.dcid}" for s in snapshot.students.values()}
+    family_of = {s.dcid: household_of(s) for s in snapshot.students.values()}
     groups: dict[tuple[str, str, str], list[ContactPlan]] = {}
     for sp in plan.students:
         for cp in sp.contacts:

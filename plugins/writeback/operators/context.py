@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ..config import district as load_district_config
+from ..pipeline.run_rules import retry_target
 from ..pipeline.stages import RunContext, RunParams
 from ..store.locate import open_store
 
@@ -34,10 +35,12 @@ def run_context(district: str, context: dict[str, Any]) -> RunContext:
     dag_run = context["dag_run"]
     params = params_from(context)
     run_id = run_id_for(district, dag_run.run_id)
-    if params.retry_run_id:  # act on the earlier run's plan, decisions and ledger
-        run = store.get_run(params.retry_run_id)
-        if run.district != district:
-            raise ValueError(f"run {params.retry_run_id!r} belongs to district {run.district!r}, not {district!r}")
+    if params.retry_run_id:  # act on the earlier run's plan, decisions and ledger, when it may be retried
+        try:
+            run = retry_target(store, params.retry_run_id, district)
+        except Exception:
+            store.dispose()
+            raise
         return RunContext(district=config, store=store, run_id=run.id, params=params, today=run.created_at.date())
     run = store.ensure_run(run_id, district, dag_run_id=dag_run.run_id, dry_run=params.dry_run)
     # "today" is the run's first day, not the task's: a plan approved on Friday and applied on Monday

@@ -15,8 +15,12 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from ..pipeline import stages
+from ..pipeline.run_rules import RunRefused
 from ..quality import SnapshotIntegrityError
 from .context import run_context
+
+# a person must act (fix the mapping, approve again, start a new run): Airflow's retries cannot help
+NOT_RETRYABLE = (stages.QualityGateError, stages.PlanChangedError, SnapshotIntegrityError, RunRefused)
 
 
 class WritebackStageOperator(BaseOperator):
@@ -32,7 +36,10 @@ class WritebackStageOperator(BaseOperator):
         self.district = district
 
     def execute(self, context: Any) -> dict[str, Any]:
-        ctx = run_context(self.district, context)
+        try:
+            ctx = run_context(self.district, context)
+        except RunRefused as exc:
+            raise AirflowFailException(str(exc)) from exc
         self._client = None
         self._source = None
         trace = os.environ.get("WRITEBACK_TRACE_MEMORY") == "1"  # benchmarks: peak memory of each task
@@ -43,8 +50,8 @@ class WritebackStageOperator(BaseOperator):
             result = self.run_stage(ctx, context)
             ctx.store.add_task_metrics(ctx.run_id, self._metrics_name(context), self._metrics(started, trace))
             return result
-        except (stages.QualityGateError, stages.PlanChangedError, SnapshotIntegrityError) as exc:
-            raise AirflowFailException(str(exc)) from exc  # retrying cannot help: a person must act
+        except NOT_RETRYABLE as exc:
+            raise AirflowFailException(str(exc)) from exc
         finally:
             ctx.store.dispose()
 

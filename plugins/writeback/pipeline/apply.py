@@ -26,21 +26,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.batches import connected_groups
-from ..domain.codes import EMAIL_TYPE
 from ..domain.models import ReviewItem, Snapshot, WriteOp
 from ..domain.normalize import write_problem
 from ..domain.plan import as_text
 from ..domain.targets import student_target
 from ..domain.values import address_text
-from ..powerschool.errors import AmbiguousWriteError, DuplicateError, NotFound, PowerSchoolError
+from ..powerschool.errors import (
+    AmbiguousWriteError,
+    DuplicateError,
+    NotFound,
+    PowerSchoolError,
+    ValidationError,
+)
 from ..store import Store
+from ..store.schema import POWERSCHOOL_REFUSED, RULE_REFUSED
+from . import create_evidence as ce
+from .create_evidence import Ambiguous, Evidence, Identity
+from .create_evidence import camel as _camel
+from .run_rules import writable_run
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = {0, 408, 429, 500, 502, 503, 504}
 STALE_OPTIONS = ["overwrite", "keep_powerschool"]
 SKIPPED_BY_REVIEWER = "skipped_by_reviewer"
+AMBIGUOUS_CREATE = "ambiguous_create"  # the evidence cannot tell whether the create happened: a person decides
+# PowerSchool (or a rule) will not take this write as planned: the record is quarantined with the reason and
+# the run goes on, the cursor too; another attempt of the run tries it again (a fix may have come since)
+REFUSED = "refused"
 FINAL_STATUSES = {"done", SKIPPED_BY_REVIEWER}
+CREATE_OPTIONS = ["create_new", "skip"]  # besides adopt:<person id> per candidate
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME_FIELDS = {"first_name": "firstName", "middle_name": "middleName", "last_name": "lastName"}
 ADDRESS_FIELDS = {"street": "street", "city": "city", "state": "state", "postal_code": "postalcode"}
@@ -50,6 +65,10 @@ DETAIL_FIELDS = {"relationship": "relationship", "emergency": "emergency", "live
 
 def stale_item_key(op_key: str) -> str:
     return f"stale:{op_key}"
+
+
+def ambiguous_item_key(op_key: str) -> str:
+    return f"{AMBIGUOUS_CREATE}:{op_key}"
 
 
 def _digits(number: Any) -> str:
@@ -75,23 +94,41 @@ class NotKept(Exception):
     """PowerSchool accepted the write, but reading it back shows it did not keep the value."""
 
 
+class Skipped(Exception):
+    """A reviewer decided this write (or the create it depends on) is not made."""
+
+    def __init__(self, message: str, reviewer: str = ""):
+        self.reviewer = reviewer
+        super().__init__(message)
+
+
 @dataclass
 class ApplyOutcome:
     done: int = 0
     skipped: int = 0  # done in an earlier attempt
     failed: int = 0
     stale: int = 0
-    refused: int = 0  # failed because a rule would have been broken (also counted in failed)
+    refused: int = 0  # refused by PowerSchool or by a rule: the record is quarantined (not counted in failed)
     skipped_by_reviewer: int = 0  # stale writes a reviewer decided to keep PowerSchool's value for
+    ambiguous: int = 0  # creates waiting for a person to say which record (if any) is theirs
     writes: int = 0  # operations that changed something
     http_writes: int = 0  # state-changing HTTP calls PowerSchool accepted
     by_kind: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
 
     def as_counts(self) -> dict[str, Any]:
-        return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "stale": self.stale,
-                "refused": self.refused, "skipped_by_reviewer": self.skipped_by_reviewer,
-                "writes": self.writes, "http_writes": self.http_writes, "by_kind": self.by_kind}
+        return {**{name: getattr(self, name) for name in COUNTED}, "http_writes": self.http_writes,
+                "by_kind": self.by_kind}
+
+    def add(self, other: ApplyOutcome) -> None:
+        for name in COUNTED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, n in other.by_kind.items():
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + n
+        self.failures.extend(other.failures)
+
+
+COUNTED = ("done", "skipped", "failed", "stale", "refused", "skipped_by_reviewer", "ambiguous", "writes")
 
 
 def student_body(op: WriteOp, values: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -218,25 +255,46 @@ def independent_groups(ops: list[WriteOp]) -> list[list[WriteOp]]:
 
 RECOVERED = "SUCCESS (written by an interrupted earlier attempt; found by the read-back)"
 
+# The client calls that change PowerSchool. Before an op's first one in an attempt, the ledger records
+# that the op may have written from then on (`LedgerRow.sent`): the only evidence that lets a later attempt
+# claim a value it finds in place as this run's write (rather than another run's or a registrar's).
+WRITE_CALLS = frozenset({"update_students", "create_contact", "delete_contact", "put_demographics", "add_child",
+                         "update_child", "delete_child", "add_link", "update_link", "delete_link", "add_detail",
+                         "update_detail", "delete_detail"})
+
+
+class _AnnouncingClient:
+    """The client as the Applier uses it: a write call first announces the ops it serves (`announce`)."""
+
+    def __init__(self, client: Any, announce: Callable[[], None]):
+        self._client, self._announce = client, announce
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name not in WRITE_CALLS:
+            return attr
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            self._announce()
+            return attr(*args, **kwargs)
+
+        return write
+
 
 class Applier:
     """Executes operations for one run. `client` is a PowerSchoolClient."""
 
     def __init__(self, client: Any, store: Store, run_id: str, snapshot: Snapshot, reviewer_of: dict[str, str],
-                 concurrency: int = 1, known_persons: Callable[[set[int]], set[int]] | None = None,
-                 region: str = "US"):
+                 concurrency: int = 1, region: str = "US"):
         self.region = region  # the district's phone region, for the text rules (`write_problem`)
         self.concurrency = max(1, concurrency)  # independent groups of contacts applied at once
         self._local = threading.local()
         self._outcomes: list[ApplyOutcome] = []
         self._outcomes_lock = threading.Lock()
-        self.client = client
+        self.client = _AnnouncingClient(client, self._announce)
         self.store = store
         self.run_id = run_id
         self.snapshot = snapshot
-        # every person of the district at the snapshot (the snapshot given may be a slice): read only to
-        # look for a contact whose create lost its reply
-        self._known_persons = known_persons or (lambda ids: ids & set(snapshot.persons))
         self.reviewer_of = reviewer_of  # op key -> who approved it (for the audit)
         self.ledger = store.ledger(run_id)
         self.links: dict[tuple[int, int], int] = {(lk.person_id, lk.student_dcid): lk.id for lk in snapshot.links}
@@ -246,6 +304,10 @@ class Applier:
         self._submission_of: dict[str, str] | None = None
         items = store.items(run_id)
         self.stale_items = {r.item_key: r for r in items if r.kind == "stale_write"}
+        self.ambiguous_items = {r.item_key: r for r in items if r.kind == AMBIGUOUS_CREATE}
+        self._carried: dict[str, list[WriteOp]] = {}  # new contact ref -> the ops its create carries
+        self._watermark: int | None = None
+        self._watermark_lock = threading.Lock()
         # phone ids whose type change a reviewer approved; persons with a phone type mismatch still open
         self.type_change_approved: set[int] = set()
         self.unresolved_type_persons: set[int] = set()
@@ -265,22 +327,65 @@ class Applier:
         return bool(row and row.status in FINAL_STATUSES)
 
     def _earlier_attempt(self, op: WriteOp) -> bool:
-        """An earlier attempt of this op may have written (its outcome was not confirmed)."""
+        """An earlier attempt of this op ran and did not finish it."""
         row = self.ledger.get(op.key)
         return bool(row and row.attempts and row.status not in FINAL_STATUSES)
+
+    def _sent_before(self, op: WriteOp) -> bool:
+        """An earlier attempt of this op sent a write whose outcome it never confirmed: only then is a value
+        found in place this run's own write (and audited as one, so a rollback undoes it)."""
+        row = self.ledger.get(op.key)
+        return bool(row and row.sent and row.status not in FINAL_STATUSES)
+
+    def _sending(self, keys: list[str]) -> None:
+        """The ops the next write calls of this thread serve (announced with the first of them)."""
+        self._local.sending, self._local.announced = keys, False
+
+    def _announce(self) -> None:
+        keys = getattr(self._local, "sending", None)
+        if keys is None:
+            raise RuntimeError("a PowerSchool write outside an operation: nothing would record it")
+        if not self._local.announced:
+            self.store.ledger_announce(self.run_id, keys)
+            self._local.announced = True
 
     def _person_id(self, ref: str | None) -> int:
         kind, _, value = (ref or "").partition(":")
         if kind == "p":
             return int(value)
         row = self.store.ledger_row(self.run_id, f"create:{value}")
+        if row is not None and row.status == SKIPPED_BY_REVIEWER:
+            raise Skipped(f"its new contact {value} is not created: {row.error}")
+        if row is not None and row.status == REFUSED:
+            raise Refused(f"its new contact {value} was not created: {row.error}")
         if row is None or row.result_id is None or row.status != "done":
             raise PowerSchoolError(0, f"contact {value} was not created", "", "")
         return row.result_id
 
+    def _written_with_create(self, op: WriteOp) -> bool:
+        """The op's value went in with its new contact's create (the create carried it)."""
+        kind, _, value = (op.person_ref or "").partition(":")
+        if kind != "new":
+            return False
+        row = self.store.ledger_row(self.run_id, f"create:{value}")
+        return bool(row and row.status == "done" and op.key in ((row.evidence or {}).get("carries") or []))
+
+    def _found_in_place(self, op: WriteOp, found: str, absent: str) -> int:
+        """A value found already there: this op's write when an attempt of it sent one, part of its new
+        contact's create when that carried it, else someone else's (a no-op). Returns the writes to count."""
+        if self._sent_before(op):
+            self._response[op.key] = f"SUCCESS ({found} after an earlier attempt)"
+            return 1
+        if self._written_with_create(op):
+            self._response[op.key] = "SUCCESS (written with its new contact's create)"
+            return 0
+        self._response[op.key] = absent
+        return 0
+
     def _finish(self, op: WriteOp, status: str, *, result_id: int | None = None, error: str = "",
                 retryable: bool = False, response: str = "", writes: int = 1) -> None:
         audit = None
+        response = response or self._response.get(op.key, "")
         if status == "done":
             self.outcome.done += 1
             self.outcome.writes += writes
@@ -288,34 +393,70 @@ class Applier:
             before = dict(op.expected)
             if op.key in self._prior:
                 before["_prior"] = self._prior[op.key]
-            if not writes and self._earlier_attempt(op) and not response:
-                # The plan only holds writes whose target differed in the snapshot, so a value found in
-                # place after an interrupted attempt of this run was written by that attempt: audit it as
-                # a write, or a rollback would skip it.
+            if not writes and self._sent_before(op) and not response:
+                # A value found in place after an attempt of this op sent its write (and never learnt the
+                # outcome) was written by that attempt: audit it as a write, or a rollback would skip it.
+                # Without that evidence it is someone else's (another run, a registrar): a no-op.
                 response = RECOVERED
                 # what was re-read now is this run's own write, not the value before it: a rollback must
                 # restore the snapshot's value (the op's `expected`) instead
                 before.pop("_prior", None)
             audit = {"kind": op.kind, "student_number": op.student_number, "person_ref": op.person_ref or "",
                      "before": before, "after": op.values, "reviewer": self.reviewer_of.get(op.key, "rule"),
-                     "response": response or self._response.get(op.key) or ("SUCCESS" if writes else "noop")}
+                     "response": response or ("SUCCESS" if writes else "noop")}
+        earlier = self.ledger.get(op.key)
         self.store.ledger_finish(self.run_id, op.key, status, result_id=result_id, error=error, retryable=retryable,
-                                 audit=audit)
+                                 audit=audit, clear_refusal=bool(earlier and earlier.status == REFUSED))
         if status == "stale":
             self.outcome.stale += 1
+        elif status == AMBIGUOUS_CREATE:
+            self.outcome.ambiguous += 1
         elif status != "done":
             self.outcome.failed += 1
             self.outcome.failures.append({"op": op.key, "error": error})
 
     def _fail(self, op: WriteOp, exc: Exception) -> None:
+        if isinstance(exc, ValidationError):  # PowerSchool refused the values (400): this record's, not an outage
+            fields = [e.field for e in exc.errors if e.field] or [op.kind]
+            self._refused(op, str(exc), fields, POWERSCHOOL_REFUSED)
+            return
         status = getattr(exc, "status", 0) or 0
         retryable = isinstance(exc, AmbiguousWriteError) or status in RETRYABLE_STATUSES
         log.warning("write %s failed: %s", op.key, type(exc).__name__)
         self._finish(op, "failed", error=str(exc), retryable=retryable)
 
-    def _refuse(self, op: WriteOp, exc: Refused) -> None:
+    def _refused(self, op: WriteOp, reason: str, fields: list[str], check: str) -> None:
+        """The write will not be made as planned: its record is quarantined with the reason (shown on this
+        run's page and on later runs' until fixed, `Store.carry_refusals`), and nothing else waits for it."""
+        log.warning("write %s refused", op.key)
         self.outcome.refused += 1
-        self._finish(op, "failed", error=f"refused: {exc}", retryable=False)
+        shown = {k: v for k, v in op.values.items() if any(k == f or k.startswith(f"{f}.") for f in fields)}
+        refusal = {"submission_id": self._submission_id(op.student_number), "field": ", ".join(dict.fromkeys(fields)),
+                   "reason": reason, "check": check,
+                   "value": "; ".join(f"{k} = {as_text(v)}" for k, v in (shown or op.values).items())[:2000]}
+        self.store.ledger_finish(self.run_id, op.key, REFUSED, error=reason, refusal=refusal)
+
+    def _skip(self, op: WriteOp, exc: Skipped) -> None:
+        self.store.ledger_finish(self.run_id, op.key, SKIPPED_BY_REVIEWER, error=str(exc))
+        self.store.audit(self.run_id, op.key, op.kind, student_number=op.student_number,
+                         person_ref=op.person_ref or "", before=op.expected, after={}, reviewer=exc.reviewer,
+                         response=SKIPPED_BY_REVIEWER)
+        self.outcome.skipped_by_reviewer += 1
+
+    def _ambiguous(self, op: WriteOp, exc: Ambiguous, creates: Identity) -> None:
+        """The create stops for a person: a review item naming each candidate with what it holds."""
+        candidates = [{"person_id": pid, "exact": pid in exc.mine, **ident.view()}
+                      for pid, ident in exc.candidates.items()]
+        item = ReviewItem(key=ambiguous_item_key(op.key), kind=AMBIGUOUS_CREATE,
+                          submission_id=self._submission_id(op.student_number), student_number=op.student_number,
+                          target=op.kind, options=[*(f"adopt:{pid}" for pid in exc.candidates), *CREATE_OPTIONS],
+                          payload={"op": op.key, "person_ref": op.person_ref or "", "reason": exc.reason,
+                                   "creates": creates.view(), "candidates": candidates})
+        self.store.add_review_item(self.run_id, item)
+        self._finish(op, AMBIGUOUS_CREATE, error=f"which contact is this create's cannot be told: {exc.reason}")
+
+    def _refuse(self, op: WriteOp, exc: Refused) -> None:
+        self._refused(op, f"refused: {exc}", [op.kind], RULE_REFUSED)
 
     def _submission_id(self, student_number: str) -> str:
         if self._submission_of is None:
@@ -349,6 +490,17 @@ class Applier:
                    if as_text(c) not in (as_text(s), as_text(i)) and not (k in accepted and accepted[k] == as_text(c))}
         if changed:
             raise StaleWrite(op.key, changed, {k: i for k, (_s0, _c, i) in touched.items()}, touched)
+
+    def _create_gate(self, op: WriteOp) -> bool:
+        """For a create left ambiguous: False while its item is undecided (a person is still to say)."""
+        row = self.ledger.get(op.key)
+        if row is None or row.status != AMBIGUOUS_CREATE:
+            return True
+        item = self.ambiguous_items.get(ambiguous_item_key(op.key))
+        if item is not None and item.state == "decided":
+            return True
+        self.outcome.ambiguous += 1
+        return False
 
     def _stale_gate(self, op: WriteOp) -> bool:
         """For an op left stale by an earlier attempt: False while its item is undecided (or decided
@@ -396,15 +548,15 @@ class Applier:
     def _merged(self) -> ApplyOutcome:
         total = ApplyOutcome()
         for part in self._outcomes:
-            for name in ("done", "skipped", "failed", "stale", "refused", "skipped_by_reviewer", "writes"):
-                setattr(total, name, getattr(total, name) + getattr(part, name))
-            for kind, n in part.by_kind.items():
-                total.by_kind[kind] = total.by_kind.get(kind, 0) + n
-            total.failures.extend(part.failures)
+            total.add(part)
         return total
 
     # ------------------------------------------------------------ run
     def run(self, ops: list[WriteOp], batch_size: int = 50) -> ApplyOutcome:
+        writable_run(self.store, self.run_id)  # never a dry run's plan, never a superseded run's
+        # a value a rule refuses is not carried into a create: its own op refuses it (and quarantines it)
+        self._carried = {ref: [o for o in carried if not write_problem(o.values, o.expected, self.region)]
+                         for ref, carried in ce.carried_ops(ops).items()}
         start = getattr(self.client, "writes_succeeded", 0)
         self._run(ops, batch_size)
         total = self._merged()
@@ -416,7 +568,7 @@ class Applier:
         for op in ops:
             if self._is_done(op):
                 self.outcome.skipped += 1
-            elif self._stale_gate(op):
+            elif self._stale_gate(op) and self._create_gate(op):
                 pending.append(op)
         students = [op for op in pending if op.kind == "student_update"]
         # A student whose earlier attempt failed goes alone, so one bad record cannot sink a batch twice.
@@ -443,6 +595,7 @@ class Applier:
 
     def _apply_one(self, op: WriteOp) -> None:
         self.store.ledger_begin(self.run_id, op.key, op.kind)
+        self._sending([op.key])
         try:
             self._guard(op)
             writes = getattr(self, f"_op_{op.kind}")(op)
@@ -453,10 +606,14 @@ class Applier:
             self._finish(op, "done", result_id=result_id, writes=writes if isinstance(writes, int) else 1)
         except StaleWrite as exc:
             self._stale(op, exc)
+        except Skipped as exc:
+            self._skip(op, exc)
+        except Ambiguous as exc:
+            self._ambiguous(op, exc, Identity.of(ce.create_body(op, self._carried.get(op.person_ref or "", []))))
         except Refused as exc:
             self._refuse(op, exc)
         except NotKept as exc:
-            self._finish(op, "failed", error=f"PowerSchool did not keep: {exc}", retryable=False)
+            self._refused(op, f"PowerSchool did not keep: {exc}", [op.kind], POWERSCHOOL_REFUSED)
         except PowerSchoolError as exc:
             self._fail(op, exc)
 
@@ -487,6 +644,7 @@ class Applier:
             ready.append(op)
         if not ready:
             return
+        self._sending([op.key for op in ready])
         try:
             results = self.client.update_students([student_body(op) for op in ready])
         except PowerSchoolError as exc:
@@ -498,10 +656,13 @@ class Applier:
         by_uid = {r.client_uid: r for r in results}
         for op in ready:
             result = by_uid.get(op.key)
-            if result is None or result.status != "SUCCESS":
-                errors = "; ".join(f"{e.field}: {e.description}" for e in (result.errors if result else [])) \
-                    or "no result for this record"
-                self._finish(op, "failed", error=errors, retryable=False)
+            if result is None:
+                self._finish(op, "failed", error="no result for this record", retryable=False)
+                continue
+            if result.status != "SUCCESS":  # PowerSchool refused this record (the others of the batch stand)
+                errors = "; ".join(f"{e.field}: {e.description}" for e in result.errors) or "refused"
+                self._refused(op, errors, [e.field for e in result.errors if e.field] or [op.kind],
+                              POWERSCHOOL_REFUSED)
                 continue
             try:
                 after = _current_student_values(self._read_student(op.student_dcid), op.values)
@@ -510,7 +671,7 @@ class Applier:
                 continue
             dropped = [k for k, v in op.values.items() if after[k] != v]
             if dropped:
-                self._finish(op, "failed", error=f"PowerSchool did not keep: {', '.join(dropped)}")
+                self._refused(op, f"PowerSchool did not keep: {', '.join(dropped)}", dropped, POWERSCHOOL_REFUSED)
             else:
                 self._finish(op, "done", response="SUCCESS")
 
@@ -519,22 +680,80 @@ class Applier:
 
     # ------------------------------------------------------------ contacts
     def _op_contact_create(self, op: WriteOp) -> tuple[int, int]:
-        if self._earlier_attempt(op):
-            found = self._find_created(op)  # a create that may have happened before a crash
+        """POST the person with every value the run gives it, so that the record is recognisable as this
+        op's own after a lost reply (`create_evidence.py`); never adopt a record on a name alone."""
+        row = self.ledger.get(op.key)
+        evidence = Evidence.load(row.evidence if row else None)
+        if row is not None and row.status == AMBIGUOUS_CREATE:
+            adopted = self._decided_create(op, self.ambiguous_items[ambiguous_item_key(op.key)])
+            if adopted is not None:
+                return adopted, 0
+            evidence = None  # "create anew": a new watermark, so the records found before stay apart
+        elif evidence is None and row is not None and row.attempts and row.sent is None:
+            # an attempt made before the ledger recorded what was sent: nothing tells what it did
+            raise Ambiguous("an attempt made by an earlier version may have created it; look for the contact in "
+                            "PowerSchool")
+        elif evidence is not None and self._sent_before(op):  # an earlier POST's outcome was never learnt
+            found = self._recognise(op, evidence)
             if found is not None:
-                self._response[op.key] = "SUCCESS (found after an earlier attempt)"
+                self._response[op.key] = "SUCCESS (found after an earlier attempt: the only new contact " \
+                                         "holding exactly its values)"
                 return self._check_created(op, found), 1
-        body = {"firstName": op.values["first_name"], "middleName": op.values.get("middle_name", ""),
-                "lastName": op.values["last_name"]}
+        carried = self._carried.get(op.person_ref or "", [])
+        if evidence is not None and [c.key for c in carried] != evidence.carries:
+            evidence = None  # applied with other ops than before: the record it makes now is another one
+        body = ce.create_body(op, carried)
+        if evidence is None:
+            identity = Identity.of(body)
+            evidence = Evidence(watermark=self._newest_person_id(), fingerprint=identity.fingerprint,
+                                distinguishable=identity.distinguishable, carries=[c.key for c in carried])
+            self.store.ledger_evidence(self.run_id, op.key, evidence.dump())  # before the POST
         try:
             pid = self.client.create_contact(body)
         except AmbiguousWriteError:
-            found = self._find_created(op)
+            found = self._recognise(op, evidence)
             if found is None:
                 raise
-            self._response[op.key] = "SUCCESS (found after an unknown outcome)"
+            self._response[op.key] = "SUCCESS (found after an unknown outcome: the only new contact holding " \
+                                     "exactly its values)"
             pid = found
         return self._check_created(op, pid), 1
+
+    def _decided_create(self, op: WriteOp, item) -> int | None:
+        """A person's answer to an ambiguous create: the adopted person's id, None to create anew, or Skipped."""
+        who = item.decided_by or "a reviewer"
+        if item.choice == "skip":
+            raise Skipped(f"not created: {who} decided to skip it", who)
+        if item.choice == "create_new":
+            return None
+        pid = int(str(item.choice).split(":", 1)[1])
+        claimed = {p: by for p, by in self.store.claimed_persons([pid]).items() if by != f"{self.run_id} {op.key}"}
+        if claimed:
+            raise Ambiguous(f"person {pid}, adopted by {who}, was claimed since by {claimed[pid]}")
+        self.client.get_demographics(pid)  # still there (NotFound otherwise)
+        self._response[op.key] = f"SUCCESS (identified by {who} as created by an earlier attempt)"
+        return pid
+
+    def _newest_person_id(self) -> int:
+        """One watermark per apply task, taken before its first create: any record a create of this task
+        makes has a higher person id (an older one can only be a lower bound, which is safe)."""
+        with self._watermark_lock:
+            if self._watermark is None:
+                self._watermark = ce.newest_person_id(self.client)
+            return self._watermark
+
+    def _recognise(self, op: WriteOp, evidence: Evidence) -> int | None:
+        """This create's record, None when the create did not happen, or Ambiguous (`create_evidence.judge`)."""
+        named = ce.persons_named_after(self.client, op.values["first_name"], op.values["last_name"],
+                                       evidence.watermark)
+        claimed = self.store.claimed_persons(named)
+        free = [pid for pid in named if pid not in claimed]
+        found = {int(c["contactId"]): Identity.of(c) for c in self.client.get_contacts(free)} if free else {}
+        # read after PowerSchool: a create of the run announces itself in the ledger before its record exists
+        others = [Evidence.load(r.evidence) for r in self.store.ledger_of_kind(self.run_id, "contact_create")
+                  if r.op_key != op.key and r.sent and r.evidence]
+        explained = {e.fingerprint for e in others if e is not None}
+        return ce.judge(evidence, found, explained, evidence.fingerprint in explained)
 
     def _check_created(self, op: WriteOp, pid: int) -> int:
         current = self.client.get_demographics(pid)
@@ -542,13 +761,6 @@ class Applier:
         if dropped:
             raise NotKept(f"contact {pid} {', '.join(dropped)}")
         return pid
-
-    def _find_created(self, op: WriteOp) -> int | None:
-        named = [int(row["person.id"]) for row in self.client.iter_powerquery("com.writeback.snapshot.contacts")
-                 if (row.get("person.firstname"), row.get("person.lastname")) == (
-                     op.values["first_name"], op.values["last_name"])]
-        known = self._known_persons(set(named))
-        return next((pid for pid in named if pid not in known), None)
 
     def _snapshot_person(self, pid: int):
         return self.snapshot.persons.get(pid)
@@ -577,9 +789,7 @@ class Applier:
         """Add a phone/email/address unless it is there; after a lost reply, look before trying again."""
         existing = self._child_exists(pid, kind, match)
         if existing:
-            ours = self._earlier_attempt(op) or (op.person_ref or "").startswith("new:")
-            self._response[op.key] = "SUCCESS (found after an earlier attempt)" if ours else "noop: already present"
-            return int(existing.get(id_key) or 0), 1 if ours else 0
+            return int(existing.get(id_key) or 0), self._found_in_place(op, "found", "noop: already present")
         try:
             new_id = self.client.add_child(pid, kind, body)
         except (AmbiguousWriteError, DuplicateError):
@@ -600,9 +810,7 @@ class Applier:
     def _op_phone_add(self, op: WriteOp) -> tuple[int, int]:
         pid = self._person_id(op.person_ref)
         digits = _digits(op.values["number"])
-        body = {"phoneNumber": op.values["number"], "extension": op.values.get("extension", ""),
-                "phoneType": op.values["type"], "preferred": False, "sms": False}
-        return self._add_child(op, pid, "phones", body, lambda c: _digits(c.get("phoneNumber")) == digits,
+        return self._add_child(op, pid, "phones", ce.phone_body(op), lambda c: _digits(c.get("phoneNumber")) == digits,
                                "phoneNumberId")
 
     def _op_phone_update(self, op: WriteOp) -> int:
@@ -650,8 +858,7 @@ class Applier:
         if primary is not None and str(primary.get("address", "")).casefold() != wanted:
             self._prior[op.key] = {"primary_email_id": int(primary.get("emailId") or 0),
                                    "primary_address": primary.get("address")}
-        return self._add_child(op, pid, "emails", {"address": op.values["address"], "type": EMAIL_TYPE,
-                                                   "primary": True},
+        return self._add_child(op, pid, "emails", ce.email_body(op),
                                lambda c: str(c.get("address", "")).casefold() == wanted, "emailId")
 
     def _op_email_update(self, op: WriteOp) -> int:
@@ -671,16 +878,9 @@ class Applier:
             raise NotKept(f"email {op.target_id} of contact {pid}: address")
         return 1
 
-    def _address_body(self, op: WriteOp) -> dict[str, Any]:
-        v = op.values
-        # The form has one street line (with any unit in it): the old address's separate unit and second
-        # line are cleared, or they would be doubled with the new street and the value would never settle.
-        return {"addressType": v["type"], "street": v["street"], "linetwo": "", "unit": "", "city": v["city"],
-                "state": v["state"], "postalcode": v["postal_code"], "country": "US", "startDate": v["start_date"]}
-
     def _op_address_add(self, op: WriteOp) -> tuple[int, int]:
         pid = self._person_id(op.person_ref)
-        return self._add_child(op, pid, "addresses", self._address_body(op),
+        return self._add_child(op, pid, "addresses", ce.address_body(op),
                                lambda c: c.get("street") == op.values["street"]
                                and c.get("addressType") == op.values["type"], "addressId")
 
@@ -698,7 +898,7 @@ class Applier:
         if all(current.get(api) == op.values[k] for k, api in ADDRESS_FIELDS.items()):
             return 0
         body = {**{k: v for k, v in current.items() if k not in ("addressId", "contactAddressId")},
-                **self._address_body(op)}
+                **ce.address_body(op)}
         body.pop("startDate", None)
         self.client.update_child(pid, "addresses", op.target_id, body)
         after = self._child_exists(pid, "addresses", lambda c: int(c.get("addressId") or 0) == op.target_id) or {}
@@ -719,14 +919,9 @@ class Applier:
         found = linked()  # linked already (a rerun after a crash)
         if found is not None:
             self.links[(pid, op.student_dcid)] = found
-            ours = self._earlier_attempt(op)
-            self._response[op.key] = "SUCCESS (found after an earlier attempt)" if ours else "noop: already linked"
-            return found, 1 if ours else 0
-        v = op.values
-        detail = {"relationship": v["relationship"], "startDate": v["start_date"],
-                  **{_camel(k): bool(v[k]) for k in ("emergency", "lives_with", "custodial") if k in v}}
+            return found, self._found_in_place(op, "found", "noop: already linked")
         try:
-            link_id = self.client.add_link(pid, {"dcid": op.student_dcid, "studentDetails": [detail]})
+            link_id = self.client.add_link(pid, ce.link_body(op))
         except (AmbiguousWriteError, DuplicateError):
             link_id = linked()
             if link_id is None:
@@ -834,7 +1029,7 @@ class Applier:
         pid = self._person_id(op.person_ref)
         current = self._child_exists(pid, kind, lambda c: int(c.get(id_key) or 0) == op.target_id)
         if current is None:  # gone: our earlier attempt whose reply was lost, or someone else's removal
-            if self._earlier_attempt(op):
+            if self._sent_before(op):
                 self._response[op.key] = "SUCCESS (found done after an earlier attempt)"
                 return 1
             self._response[op.key] = "noop: already removed"
@@ -865,7 +1060,7 @@ class Applier:
         link = next((lk for lk in self.client.list_links(pid) if int(lk.get("studentContactId") or 0) == op.target_id),
                     None)
         if link is None:
-            if self._earlier_attempt(op):
+            if self._sent_before(op):
                 self._response[op.key] = "SUCCESS (found done after an earlier attempt)"
                 return 1
             return 0
@@ -887,12 +1082,20 @@ class Applier:
         writes = 0
         before = current_order(self.client, op.student_dcid)
         linked = {pid for _, pid, _ in before}
-        refs = {ref: self._person_id(ref) for ref in op.values["order"]}
-        for ref, pid in refs.items():
+        refs = {}
+        for ref in op.values["order"]:
+            try:
+                refs[ref] = self._person_id(ref)
+            except (Skipped, Refused):  # its new contact is not created (skipped, or quarantined): placed nowhere
+                continue
+        for ref, pid in list(refs.items()):
             if pid in linked:
                 continue
             # one row, not the run's whole ledger per order op (that made cleanup quadratic)
             link_op = self.store.ledger_row(self.run_id, f"link:{ref}:{op.student_dcid}")
+            if link_op is not None and link_op.status in (REFUSED, SKIPPED_BY_REVIEWER):
+                del refs[ref]  # its link will not be made in this run: the others are placed
+                continue
             if link_op is not None and link_op.status != "done":  # its link is not made yet: try again later
                 raise PowerSchoolError(0, f"the contact order waits for the link of {ref} (not made yet)", "", "")
             raise StaleWrite(op.key, {"order": (f"{ref} linked", f"{ref} not linked")},
@@ -918,8 +1121,3 @@ class Applier:
         if present[:len(wanted)] != wanted:
             raise NotKept(f"contact order of student {op.student_dcid} reads back as {present}, not {wanted}")
         return writes
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)

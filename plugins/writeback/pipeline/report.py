@@ -7,7 +7,12 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from ..domain.forms import merged_forms
+from ..store.schema import CARRIED_CHECK
 
+# ledger statuses that leave a run unfinished (the cursor stays): a write that may still succeed (failed:
+# an outage, a missing grant), one waiting for a person (stale, ambiguous_create) or never confirmed.
+# A refused write does not: its record is quarantined with the reason and the district moves on.
+BLOCKING = ("failed", "stale", "ambiguous_create", "pending")
 CONTACT_VALUE_KINDS = {"contact_name", "phone_add", "phone_update", "email_add", "email_update", "address_add",
                        "address_update", "detail_update", "data_access", "phone_delete", "email_delete",
                        "address_delete"}
@@ -17,7 +22,9 @@ def build_report(ctx) -> dict[str, Any]:
     run = ctx.store.get_run(ctx.run_id)
     ledger = ctx.store.ledger(ctx.run_id)
     items = ctx.store.items(ctx.run_id)
-    quarantine = ctx.store.quarantine(ctx.run_id)
+    every_quarantine = ctx.store.quarantine(ctx.run_id)
+    quarantine = [q for q in every_quarantine if q.check != CARRIED_CHECK]
+    carried = [q for q in every_quarantine if q.check == CARRIED_CHECK]
     plan_data = ctx.store.get_data(ctx.run_id, "plan") or {"students": []}
     matches = (ctx.store.get_data(ctx.run_id, "matches") or {"matches": []})["matches"]
     audit = ctx.store.audit_rows(ctx.run_id)
@@ -70,12 +77,17 @@ def build_report(ctx) -> dict[str, Any]:
             "made": made,
             "failed": sum(1 for r in ledger.values() if r.status == "failed"),
             "stale": sum(1 for r in ledger.values() if r.status == "stale"),
+            "refused": sum(1 for r in ledger.values() if r.status == "refused"),
+            "ambiguous": sum(1 for r in ledger.values() if r.status == "ambiguous_create"),
+            "blocking": sum(1 for r in ledger.values() if r.status in BLOCKING),
             "skipped_by_reviewer": sum(1 for r in ledger.values() if r.status == "skipped_by_reviewer"),
             "by_kind": dict(by_kind),
             "by_outcome": dict(Counter(r.status for r in ledger.values())),
         },
         "failed_writes": [{"op": r.op_key, "kind": r.kind, "error": r.error, "retryable": r.retryable,
                            "attempts": r.attempts} for r in ledger.values() if r.status == "failed"],
+        "refused_writes": [{"op": r.op_key, "kind": r.kind, "reason": r.error} for r in ledger.values()
+                           if r.status == "refused"],
         "stale_writes": [{"op": r.op_key, "kind": r.kind, "error": r.error,
                           "item": next(({"key": i.item_key, "state": i.state, "choice": i.choice,
                                          "fields": (i.payload or {}).get("fields", {})}
@@ -83,6 +95,8 @@ def build_report(ctx) -> dict[str, Any]:
                          for r in ledger.values() if r.status == "stale"],
         "quarantine": [{"submission_id": q.submission_id, "field": q.field, "reason": q.reason, "check": q.check}
                        for q in quarantine],
+        "earlier_refusals": [{"submission_id": q.submission_id, "field": q.field, "reason": q.reason}
+                             for q in carried],
         # a family's several forms for one student: which were merged, and what was chosen where they disagreed
         "merged_forms": merged_forms(plan_data["students"], {i.item_key: i.choice for i in items if i.choice}),
         "per_student": per_student,
@@ -101,10 +115,12 @@ def format_report(report: dict[str, Any]) -> str:
         f"  review:     {r['items']} items, {r['decided']} decided "
         + "(" + ", ".join(f"{k} {v}" for k, v in sorted(r["by_kind"].items())) + ")",
         f"  writes:     {w['made']} made ({w['operations_done']} operations), {w['failed']} failed, "
-        f"{w['stale']} stale",
+        f"{w['stale']} stale, {w.get('refused', 0)} refused (quarantined), {w.get('ambiguous', 0)} ambiguous creates",
     ]
     for f in report.get("failed_writes", [])[:20]:
         lines.append(f"    failed {f['op']}: {f['error']}")
+    for f in report.get("refused_writes", [])[:20]:
+        lines.append(f"    refused {f['op']}: {f['reason']}")
     if report.get("merged_forms"):
         lines.append("  forms merged (a family sent more than one for a student; the latest wins per field):")
         for m in report["merged_forms"]:
@@ -116,6 +132,10 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"    {q['submission_id']}: {q['field']} — {q['reason']}")
         if len(report["quarantine"]) > 20:
             lines.append(f"    … and {len(report['quarantine']) - 20} more")
+    if report.get("earlier_refusals"):
+        lines.append("  refused in earlier runs, not fixed yet:")
+        for q in report["earlier_refusals"][:20]:
+            lines.append(f"    {q['submission_id']}: {q['field']} — {q['reason']}")
     return "\n".join(lines)
 
 
@@ -152,6 +172,8 @@ def render_html(report: dict[str, Any]) -> str:
         ["review items", r["items"]], ["review items decided", r["decided"]],
         ["HTTP writes made", w["made"]], ["operations done", w["operations_done"]],
         ["operations failed", w["failed"]], ["operations stale", w["stale"]],
+        ["operations refused (quarantined)", w.get("refused", 0)],
+        ["creates waiting for a person", w.get("ambiguous", 0)],
         ["kept PowerSchool's value (reviewer)", w.get("skipped_by_reviewer", 0)]]))
     by_outcome = w.get("by_outcome") or {}
     parts.append("<h2>Operations by outcome</h2>"
@@ -172,6 +194,9 @@ def render_html(report: dict[str, Any]) -> str:
                            item.get("choice") or item.get("state") or "no review item"])
     parts.append("<h2>Stale writes (back to review)</h2>"
                  + _table(["operation", "kind", "changed in PowerSchool", "decision"], stale_rows, "stale"))
+    parts.append("<h2>Refused writes (quarantined)</h2>" + _table(
+        ["operation", "kind", "reason"], [[f["op"], f["kind"], f["reason"]] for f in report.get("refused_writes", [])],
+        "failed"))
     parts.append("<h2>Forms merged (several forms for one student; the latest wins per field)</h2>" + _table(
         ["student", "latest form", "earlier forms (superseded, merged in)", "disagreements and choices"],
         [[m["student_number"], m["submission_id"], ", ".join(m["merged"]), _disagreements(m)]
@@ -179,6 +204,9 @@ def render_html(report: dict[str, Any]) -> str:
     parts.append("<h2>Quarantine</h2>" + _table(
         ["submission", "field", "reason", "check"],
         [[q["submission_id"], q["field"], q["reason"], q.get("check", "")] for q in report.get("quarantine", [])]))
+    parts.append("<h2>Refused in earlier runs, not fixed yet</h2>" + _table(
+        ["submission", "field", "reason"],
+        [[q["submission_id"], q["field"], q["reason"]] for q in report.get("earlier_refusals", [])]))
     parts.append("<h2>Per student</h2>" + _table(
         ["student", "submission", "writes", "review items"],
         [[p["student_number"], p["submission_id"],

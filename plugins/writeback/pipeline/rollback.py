@@ -28,6 +28,7 @@ from .apply import (
     read_student,
     student_body,
 )
+from .run_rules import rollback_target
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class Rollback:
         return self.outcome
 
     def _run(self, student_number: str | None) -> None:
-        run = self.store.get_run(self.run_id)
+        run = rollback_target(self.store, self.run_id)
         if not self.dry_run:
             self.store.ensure_run(self.rb_id, run.district, dag_run_id=run.dag_run_id)
         done = {k for k, r in self.store.ledger(self.rb_id).items() if r.status == "done"}

@@ -25,12 +25,15 @@ from ..domain.plan import build_plan
 from ..domain.resolve import ops_hash, plan_hash, resolve
 from ..domain.routing import FormRoutes, union
 from ..store import Store
-from .apply import Applier, ApplyOutcome
+from .apply import AMBIGUOUS_CREATE, Applier, ApplyOutcome
 from .matching_pages import match_stored
+from .run_rules import writable_run
 from .slices import snapshot_slice, sub_plan
 from .stored_snapshot import StoredSnapshot, save_snapshot
 
 log = logging.getLogger(__name__)
+
+APPLY_ITEMS = ("stale:", f"{AMBIGUOUS_CREATE}:")  # review items apply adds (answered by apply, not by resolve)
 
 
 class QualityGateError(RuntimeError):
@@ -133,7 +136,11 @@ def not_on_retry(stage):
 def extract_submissions(ctx: RunContext, source: Any) -> dict[str, Any]:
     """New or changed submissions since the district's last confirmed sync (or the ids a rerun names)."""
     p = ctx.params
-    since = None if (p.submission_ids or p.student_numbers) else ctx.store.cursor(ctx.district.name)
+    # the run's extraction ticket and the cursor, read together: they order the cursor (`report`) and
+    # tell which run supersedes which (`run_rules.superseded`)
+    since = ctx.store.begin_extraction(ctx.district.name, ctx.run_id)
+    if p.submission_ids or p.student_numbers:
+        since = None
     raw, cursor = source.fetch_since(since)
     wanted_ids, wanted_numbers = set(p.submission_ids), set(p.student_numbers)
     submissions, problems = [], []
@@ -212,9 +219,12 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
     valid = {r.submission_id: r.model_dump(mode="json") for r in merged}
     ctx.store.record_quality(ctx.run_id, valid, problems,
                              merged={sid: records[sid].model_dump(mode="json") for sid in into})
+    # what PowerSchool refused in earlier runs and nobody fixed yet is shown on this run's page too
+    carried = ctx.store.carry_refusals(ctx.run_id, ctx.district.name)
     share = len(bad) / len(rows) if rows else 0.0
     counts = ctx.counts("check_quality", {"valid": len(valid), "quarantined": len(bad), "merged": len(into),
                                           "problems": len(problems), "bad_share": round(share, 4),
+                                          "refused_earlier": carried,
                                           "by_check": dict(Counter(p.check for p in problems))})
     if share > ctx.district.quality.max_bad_share:
         ctx.store.update_run(ctx.run_id, status="failed_quality")
@@ -358,7 +368,7 @@ def _inputs_digest(ctx: RunContext, decisions) -> str:
     import json
 
     doc = {"decisions": {k: d.model_dump(mode="json") for k, d in sorted(decisions.items())
-                         if not k.startswith("stale:")},  # stale-write items are not resolved
+                         if not k.startswith(APPLY_ITEMS)},  # items apply raises are not resolved
            "order": ctx.store.data_by_prefix(ctx.run_id, "order:"),
            "values": ctx.store.data_by_prefix(ctx.run_id, "values:")}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
@@ -455,6 +465,7 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
     name = stage if batch is None else f"{stage}_batch_{batch}"
     if ctx.params.dry_run:
         return ctx.counts(name, {"dry_run": True, "writes": 0})
+    writable_run(ctx.store, ctx.run_id)  # before anything is resolved: a dry or superseded run is refused
     if batch is not None and stage == "apply":
         mine, snapshot, reviewer_of, _ = batch_ops(ctx, batch)
     else:
@@ -466,20 +477,14 @@ def _execute(ctx: RunContext, client: Any, stage: str, batch: int | None = None)
             mine = [op for op in mine if op.student_number in students]
     applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
                       concurrency=ctx.district.apply.concurrency,
-                      known_persons=lambda ids: _known_persons(ctx, ids), region=ctx.region)
+                      region=ctx.region)
     outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
-    ctx.store.update_run(ctx.run_id, status=f"{stage}_done" if not (outcome.failed or outcome.stale) else f"{stage}_partial")
+    left = outcome.failed or outcome.stale or outcome.ambiguous
+    ctx.store.update_run(ctx.run_id, status=f"{stage}_partial" if left else f"{stage}_done")
     # a retried task (or a retry_run_id run) adds to the writes of the attempts before it
     earlier = (ctx.store.get_run(ctx.run_id).counts or {}).get(name, {})
     total = earlier.get("http_writes_total", earlier.get("http_writes", 0)) + outcome.http_writes
     return ctx.counts(name, {"operations": len(mine), **outcome.as_counts(), "http_writes_total": total})
-
-
-def _known_persons(ctx: RunContext, ids: set[int]) -> set[int]:
-    """Which of these person ids the run's whole snapshot has (apply holds only a slice of it)."""
-    if ctx.stored.exists():
-        return ctx.stored.known_persons(ids)
-    return ids & set(ctx.snapshot().persons)  # a run extracted before snapshots were rows
 
 
 def apply_plan(ctx: RunContext, client: Any, batch: int | None = None) -> dict[str, Any]:
@@ -495,6 +500,8 @@ def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
     """Expirations, unlinks and contact orders, batch by batch (one batch's plan and snapshot slice in
     memory at a time; batches share no contact), or the whole run at once when the batches cannot be
     checked on their own."""
+    if not ctx.params.dry_run:
+        writable_run(ctx.store, ctx.run_id)
     batches = (ctx.store.get_data(ctx.run_id, "batches") or {"batches": []})["batches"]
     decisions = ctx.store.decisions(ctx.run_id)
     entries = _batch_entries(ctx, decisions)
@@ -507,19 +514,15 @@ def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
             mine, snapshot, reviewer_of, part = batch_ops(ctx, b, "cleanup", entries, decisions)
             applier = Applier(client, ctx.store, ctx.run_id, snapshot, reviewer_of,
                               concurrency=ctx.district.apply.concurrency,
-                              known_persons=lambda ids: _known_persons(ctx, ids), region=ctx.region)
+                              region=ctx.region)
             outcome = applier.run(mine, batch_size=ctx.district.apply.student_batch_size)
             operations += len(mine)
-            for name in ("done", "skipped", "failed", "stale", "refused", "skipped_by_reviewer", "writes",
-                         "http_writes"):
-                setattr(total, name, getattr(total, name) + getattr(outcome, name))
-            for kind, n in outcome.by_kind.items():
-                total.by_kind[kind] = total.by_kind.get(kind, 0) + n
-            total.failures.extend(outcome.failures)
+            total.add(outcome)
+            total.http_writes += outcome.http_writes
             unused |= _unused_contacts(part)
             del mine, snapshot, part, applier
-        ctx.store.update_run(ctx.run_id, status="cleanup_done" if not (total.failed or total.stale)
-                             else "cleanup_partial")
+        ctx.store.update_run(ctx.run_id, status="cleanup_partial" if total.failed or total.stale or total.ambiguous
+                             else "cleanup_done")
         earlier = (ctx.store.get_run(ctx.run_id).counts or {}).get("cleanup", {})
         writes = earlier.get("http_writes_total", earlier.get("http_writes", 0)) + total.http_writes
         counts = ctx.counts("cleanup", {"operations": operations, **total.as_counts(), "http_writes_total": writes})
@@ -531,19 +534,21 @@ def cleanup(ctx: RunContext, client: Any) -> dict[str, Any]:
 
 
 def report(ctx: RunContext) -> dict[str, Any]:
-    """Summarise the run, and advance the sync cursor only when every write is confirmed."""
+    """Summarise the run, and advance the sync cursor only when nothing is left that may still be written:
+    no failed (retryable or not), stale, ambiguous or unconfirmed write. A refused write does not hold it:
+    its record is quarantined with the reason, shown on later runs' pages until fixed, and the district
+    moves on."""
     from .report import build_report, save_report
 
     summary = build_report(ctx)
     save_report(ctx.store, ctx.run_id, summary)
     run = ctx.store.get_run(ctx.run_id)
-    complete = summary["writes"]["failed"] == 0 and summary["writes"]["stale"] == 0
+    complete = summary["writes"]["blocking"] == 0
     subset = (run.counts or {}).get("extract_submissions", {}).get("subset", False)
+    cursor_advanced = False
     if not (ctx.params.dry_run or run.dry_run) and complete and not subset:
-        ctx.store.advance_cursor(ctx.district.name, run.cursor_to, ctx.run_id)
-        cursor_advanced = True
-    else:
-        cursor_advanced = False
+        # compare-and-set: a run that extracted after this one may have moved the cursor further already
+        cursor_advanced = ctx.store.advance_cursor(ctx.district.name, run.cursor_to, ctx.run_id, run.extract_seq)
     ctx.store.update_run(ctx.run_id, status="complete" if complete else "incomplete")
     return {"students_updated": summary["students"]["updated"], "writes": summary["writes"]["made"],
             "failed": summary["writes"]["failed"], "cursor_advanced": cursor_advanced}

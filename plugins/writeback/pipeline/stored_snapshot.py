@@ -135,10 +135,6 @@ class StoredSnapshot:
                                    ("email", {email_key(e) for e in emails} - {""})) if v}
         return portal_accounts_from_rows(self._rows("portal_accounts", **where)) if where else []
 
-    def known_persons(self, ids: Iterable[int]) -> set[int]:
-        """Which of these person ids the snapshot has."""
-        return set(self.store.snapshot_keys(self.run_id, "contacts", "person_id", among=ids))
-
     def person_pages(self, size: int) -> Iterator[dict[int, Person]]:
         """Every person of the snapshot, `size` at a time in id order, with their emails, phones and addresses."""
         after = None

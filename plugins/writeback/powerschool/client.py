@@ -283,14 +283,18 @@ class PowerSchoolClient(SessionClient):
         except (TypeError, ValueError):
             return None
 
-    def _paged(self, key: str, pagesize: int | None, fetch) -> Iterator[Any]:
-        """Pages 1..n of ``fetch(page, pagesize)`` until a short page (or an empty one when the server's
-        cap is unknown, because a capped page would look short)."""
+    def _page_size(self, key: str, pagesize: int | None) -> tuple[int, int | None]:
+        """(rows to ask per page, the server's cap or None when unknown)."""
         cap = self._max_page_size(key)
         size = pagesize or cap or DEFAULT_PAGE_SIZE
         if cap:
             size = min(size, cap)
-        size = max(1, int(size))
+        return max(1, int(size)), cap
+
+    def _paged(self, key: str, pagesize: int | None, fetch) -> Iterator[Any]:
+        """Pages 1..n of ``fetch(page, pagesize)`` until a short page (or an empty one when the server's
+        cap is unknown, because a capped page would look short)."""
+        size, cap = self._page_size(key, pagesize)
         page = 1
         while True:
             rows = fetch(page, size)
@@ -565,6 +569,23 @@ class PowerSchoolClient(SessionClient):
             return shapes.read_powerquery_rows(body)
 
         return self._paged("schema_table_query_max_page_size", pagesize, fetch)
+
+    def powerquery_pages_from_end(
+        self, name: str, args: Mapping[str, Any] | None = None, pagesize: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of a named PowerQuery from the last to the first, each in the query's order: for a query
+        ordered by id, the newest rows come first and a reader stops when it has gone far enough back.
+        Costs a count, then one call per page read. Without the server's page cap the page boundaries are
+        unknown, so then every row is read forward and given as one page."""
+        size, cap = self._page_size("schema_table_query_max_page_size", pagesize)
+        if not cap:
+            yield list(self.iter_powerquery(name, args, pagesize))
+            return
+        path = f"/ws/schema/query/{_seg(name)}"
+        for page in range((self.count_powerquery(name, args) + size - 1) // size, 0, -1):
+            body = self._call("powerquery_page", "POST", path, params={"page": page, "pagesize": size},
+                              json=dict(args or {}))
+            yield shapes.read_powerquery_rows(body)
 
     def count_powerquery(self, name: str, args: Mapping[str, Any] | None = None) -> int:
         body = self._call(

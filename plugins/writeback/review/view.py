@@ -14,7 +14,7 @@ from .auth import dag_id_for
 
 KINDS = ["possible_match", "name_mismatch", "phone_type_mismatch", "shared_contact_change",
          "portal_email_conflict", "field_change", "contact_removal", "batch_approval", "conflicting_forms",
-         "submissions_disagree", "stale_write"]
+         "submissions_disagree", "stale_write", "ambiguous_create"]
 STATES = ["pending", "decided"]
 
 KIND_LABELS = {
@@ -29,6 +29,7 @@ KIND_LABELS = {
     "conflicting_forms": "Siblings' forms disagree",
     "submissions_disagree": "This student's forms disagree",
     "stale_write": "Changed in PowerSchool before apply",
+    "ambiguous_create": "Was this new contact created?",
 }
 
 CHOICE_LABELS = {
@@ -50,6 +51,8 @@ CHOICE_LABELS = {
     "add": "Add",
     "remove": "Remove",
     "keep": "Keep",
+    "create_new": "Not one of these: create the contact",
+    "skip": "Do not create it",
 }
 
 # Bulk "approve everything safe": the kinds a rule can decide, and how. Matches, name and phone-type
@@ -72,6 +75,8 @@ def choice_label(choice: str, candidates: dict[int, dict[str, Any]] | None = Non
         return f"Confirm #{pid}{name}"
     if choice.startswith("use:"):
         return f"Use submission {choice.split(':', 1)[1]}"
+    if choice.startswith("adopt:"):
+        return f"It is #{choice.split(':', 1)[1]}"
     return CHOICE_LABELS.get(choice, choice.replace("_", " ").capitalize())
 
 

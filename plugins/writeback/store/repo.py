@@ -21,11 +21,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..domain.models import Decision, RecordProblem, ReviewItem, Submission
 from .migrate import upgrade
 from .schema import (
+    CARRIED_CHECK,
+    REFUSED_CHECKS,
     AuditRow,
     LedgerRow,
     QuarantineRow,
@@ -244,6 +247,48 @@ class Store(SnapshotRows):
                 s.add(QuarantineRow(run_id=run_id, submission_id=p.submission_id, field=p.field, reason=p.reason,
                                     value=p.value, check=p.check))
 
+    def carry_refusals(self, run_id: str, district: str) -> int:
+        """Show on this run each refusal of an earlier run of the district not fixed since (`CARRIED_CHECK`
+        rows): the newest refusal of a submission, unless a later run that finished (its report ran, not a
+        dry run) included that submission again, or this run does. Returns how many records it shows."""
+        with self._sessions.begin() as s:
+            s.execute(delete(QuarantineRow).where(QuarantineRow.run_id == run_id, QuarantineRow.check == CARRIED_CHECK))
+            runs = {r.id: r for r in s.scalars(select(Run).where(Run.district == district, Run.id != run_id))}
+            if not runs:
+                return 0
+
+            def age(rid: str) -> tuple:
+                return runs[rid].created_at, rid
+
+            newest: dict[str, list[QuarantineRow]] = {}
+            for q in s.scalars(select(QuarantineRow).where(QuarantineRow.run_id.in_(list(runs)),
+                                                           QuarantineRow.check.in_(REFUSED_CHECKS))):
+                held = newest.get(q.submission_id)
+                if held is None or age(q.run_id) > age(held[0].run_id):
+                    newest[q.submission_id] = [q]
+                elif q.run_id == held[0].run_id:
+                    held.append(q)
+            if not newest:
+                return 0
+            here = set(s.scalars(select(SubmissionRow.submission_id).where(SubmissionRow.run_id == run_id)))
+            for sid, rid in s.execute(select(SubmissionRow.submission_id, SubmissionRow.run_id).where(
+                    SubmissionRow.submission_id.in_(list(newest)), SubmissionRow.run_id.in_(list(runs)))):
+                later = runs[rid]
+                if sid in newest and age(rid) > age(newest[sid][0].run_id) and not later.dry_run \
+                        and later.status in ("complete", "incomplete"):
+                    here.add(sid)  # a later run took the record over
+            carried = 0
+            for sid, rows in newest.items():
+                if sid in here:
+                    continue
+                carried += 1
+                for q in rows:
+                    s.add(QuarantineRow(run_id=run_id, submission_id=sid, field=q.field, value=q.value,
+                                        check=CARRIED_CHECK, op_key=q.op_key,
+                                        reason=f"refused in run {q.run_id}: {q.reason}. Fix the record, then trigger "
+                                               f'a run with submission_ids ["{sid}"]'))
+            return carried
+
     def quarantine(self, run_id: str) -> list[QuarantineRow]:
         with self._sessions() as s:
             return list(s.scalars(select(QuarantineRow).where(QuarantineRow.run_id == run_id)
@@ -383,15 +428,48 @@ class Store(SnapshotRows):
             return row
 
     def ledger_finish(self, run_id: str, op_key: str, status: str, *, result_id: int | None = None,
-                      error: str = "", retryable: bool = False, audit: dict[str, Any] | None = None) -> None:
+                      error: str = "", retryable: bool = False, audit: dict[str, Any] | None = None,
+                      refusal: dict[str, Any] | None = None, clear_refusal: bool = False) -> None:
         """Confirm an operation; with `audit`, its audit row is written in the same transaction, so a crash
-        can never leave a confirmed write without its audit (which a rollback relies on)."""
+        can never leave a confirmed write without its audit (which a rollback relies on). With `refusal`
+        (submission_id, field, reason, value, check) the refused write's record is quarantined in the same
+        transaction; `clear_refusal` drops the quarantine of an earlier refusal of the op."""
         with self._sessions.begin() as s:
             s.execute(update(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.op_key == op_key)
                       .values(status=status, result_id=result_id, error=error[:2000], retryable=retryable,
                               updated_at=utcnow()))
             if audit is not None:
                 s.add(_audit_row(run_id, op_key, **audit))
+            if refusal is not None or clear_refusal:
+                s.execute(delete(QuarantineRow).where(QuarantineRow.run_id == run_id, QuarantineRow.op_key == op_key,
+                                                      QuarantineRow.check.in_(REFUSED_CHECKS)))
+            if refusal is not None:
+                s.add(QuarantineRow(run_id=run_id, op_key=op_key, **refusal))
+
+    def ledger_announce(self, run_id: str, op_keys: list[str]) -> None:
+        """Before an attempt's first write request: these ops may have written from now on (`LedgerRow.sent`)."""
+        with self._sessions.begin() as s:
+            s.execute(update(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.op_key.in_(op_keys))
+                      .values(sent=True, updated_at=utcnow()))
+
+    def ledger_evidence(self, run_id: str, op_key: str, evidence: dict[str, Any] | None) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.op_key == op_key)
+                      .values(evidence=evidence, updated_at=utcnow()))
+
+    def ledger_of_kind(self, run_id: str, kind: str) -> list[LedgerRow]:
+        with self._sessions() as s:
+            return list(s.scalars(select(LedgerRow).where(LedgerRow.run_id == run_id, LedgerRow.kind == kind)))
+
+    def claimed_persons(self, person_ids: Iterable[int]) -> dict[int, str]:
+        """Which of these persons a create of any run recorded as its result: person id -> `run op key`."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return {}
+        with self._sessions() as s:
+            rows = s.execute(select(LedgerRow.result_id, LedgerRow.run_id, LedgerRow.op_key)
+                             .where(LedgerRow.kind == "contact_create", LedgerRow.result_id.in_(ids)))
+            return {pid: f"{run} {key}" for pid, run, key in rows}
 
     def audit(self, run_id: str, op_key: str, kind: str, *, student_number: str = "", person_ref: str = "",
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None, reviewer: str = "",
@@ -410,15 +488,64 @@ class Store(SnapshotRows):
             row = s.get(SyncState, district)
             return row.cursor if row else None
 
-    def advance_cursor(self, district: str, cursor: str | None, run_id: str) -> None:
+    def begin_extraction(self, district: str, run_id: str) -> str | None:
+        """Give the run the district's next extraction ticket and return the cursor to extract from, read in
+        the same transaction: a run with a higher ticket read the cursor (and SchoolEngage) later."""
+        for _ in range(3):
+            try:
+                with self._sessions.begin() as s:
+                    bumped = s.execute(update(SyncState).where(SyncState.district == district)
+                                       .values(extractions=func.coalesce(SyncState.extractions, 0) + 1))
+                    if bumped.rowcount == 0:
+                        s.add(SyncState(district=district, cursor=None, extractions=1))
+                        s.flush()
+                    row = s.get(SyncState, district, populate_existing=True)
+                    run = s.get(Run, run_id)
+                    if run is None:
+                        raise StoreError(f"unknown run {run_id!r}")
+                    run.extract_seq = row.extractions
+                    return row.cursor
+            except IntegrityError:  # another run created the district's row at the same moment: bump it
+                continue
+        raise StoreError(f"could not take an extraction ticket for district {district!r}")
+
+    def advance_cursor(self, district: str, cursor: str | None, run_id: str, ticket: int | None) -> bool:
+        """Compare-and-set: the cursor becomes the run's only when no run that extracted later (a higher
+        ticket) has set it already, so it never moves back. Returns whether it moved. A run without a
+        ticket (extracted before tickets existed) moves only a cursor no ticketed run has set."""
         if cursor is None:
-            return
-        with self._sessions.begin() as s:
-            row = s.get(SyncState, district)
-            if row is None:
-                s.add(SyncState(district=district, cursor=cursor, last_run_id=run_id))
-            else:
-                row.cursor, row.last_run_id = cursor, run_id
+            return False
+        newer = SyncState.cursor_seq.is_(None) if ticket is None else (
+            SyncState.cursor_seq.is_(None) | (SyncState.cursor_seq <= ticket))
+        for _ in range(3):
+            try:
+                with self._sessions.begin() as s:
+                    moved = s.execute(update(SyncState).where(SyncState.district == district, newer)
+                                      .values(cursor=cursor, cursor_seq=ticket, last_run_id=run_id,
+                                              updated_at=utcnow()))
+                    if moved.rowcount:
+                        return True
+                    if s.get(SyncState, district) is not None:
+                        return False  # a run that extracted later moved it already
+                    s.add(SyncState(district=district, cursor=cursor, cursor_seq=ticket, last_run_id=run_id,
+                                    extractions=ticket))
+                    return True
+            except IntegrityError:
+                continue
+        return False
+
+    def superseding_run(self, run_id: str) -> Run | None:
+        """The newest run of the same district, not a dry run, that extracted after this one (a higher
+        ticket) and began writing (it has ledger rows): this run's plan is older than what it wrote."""
+        run = self.get_run(run_id)
+        with self._sessions() as s:
+            wrote = select(LedgerRow.id).where(LedgerRow.run_id == Run.id).exists()
+            q = (select(Run).where(Run.district == run.district, Run.id != run.id, Run.dry_run.is_(False),
+                                   Run.extract_seq.is_not(None), wrote)
+                 .order_by(Run.extract_seq.desc()).limit(1))
+            if run.extract_seq is not None:
+                q = q.where(Run.extract_seq > run.extract_seq)
+            return s.scalar(q)
 
 
 def _audit_row(run_id: str, op_key: str, *, kind: str, student_number: str = "", person_ref: str = "",

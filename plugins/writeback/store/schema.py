@@ -37,6 +37,9 @@ class Run(Base):
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     cursor_from: Mapped[str | None] = mapped_column(String(200), nullable=True)
     cursor_to: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # the district's extraction ticket this run took when it read the submissions (`Store.begin_extraction`):
+    # a higher ticket read SchoolEngage later; it orders the cursor and says which run supersedes which
+    extract_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
     plan_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     approved_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -96,6 +99,9 @@ class SubmissionRow(Base):
 
 
 class QuarantineRow(Base):
+    """A record kept instead of written, with why: a quality problem (check_quality), a write that was
+    refused (`REFUSED_CHECKS`, with its op), or an earlier run's refusal not fixed yet (`CARRIED_CHECK`)."""
+
     __tablename__ = "wb_quarantine"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("wb_runs.id", ondelete="CASCADE"), index=True)
@@ -104,6 +110,14 @@ class QuarantineRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     value: Mapped[str] = mapped_column(Text, default="")
     check: Mapped[str] = mapped_column(String(200), default="")
+    # a write PowerSchool (or a rule) refused for the record: the op it was (`Store.ledger_finish`)
+    op_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+# quarantine checks of a write refused at apply: by PowerSchool (its reason), or by one of our rules
+POWERSCHOOL_REFUSED, RULE_REFUSED = "powerschool_refused", "rule_refused"
+REFUSED_CHECKS = (POWERSCHOOL_REFUSED, RULE_REFUSED)
+CARRIED_CHECK = "refused_earlier"  # an earlier run's refusal, shown on a later run until it is fixed
 
 
 class ReviewItemRow(Base):
@@ -141,19 +155,27 @@ class RememberedDecision(Base):
 
 
 class LedgerRow(Base):
-    """The applied-writes ledger: a key recorded before each write and confirmed after it."""
+    """The applied-writes ledger: a key recorded before each write and confirmed after it.
+
+    `sent` is set before an attempt's first write request leaves: only then may a later attempt claim a
+    value it finds in place as this op's own. `evidence` is what a create records before its first POST
+    (the highest person id then, the fingerprint of the record it creates, the ops whose values it
+    carries), so that a retry recognises its own contact and no other."""
 
     __tablename__ = "wb_ledger"
-    __table_args__ = (UniqueConstraint("run_id", "op_key"),)
+    __table_args__ = (UniqueConstraint("run_id", "op_key"), Index("ix_wb_ledger_result", "kind", "result_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("wb_runs.id", ondelete="CASCADE"), index=True)
     op_key: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | done | failed | stale
+    # pending | done | failed | stale | refused | ambiguous_create | skipped_by_reviewer
+    status: Mapped[str] = mapped_column(String(20), default="pending")
     result_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
     retryable: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=False)
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -174,8 +196,12 @@ class AuditRow(Base):
 
 
 class SyncState(Base):
+    """A district's sync cursor, and the extraction tickets that order it (it only moves forward)."""
+
     __tablename__ = "wb_sync_state"
     district: Mapped[str] = mapped_column(String(100), primary_key=True)
     cursor: Mapped[str | None] = mapped_column(String(200), nullable=True)
     last_run_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    cursor_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)  # ticket of the run that set it
+    extractions: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the last ticket handed out
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
