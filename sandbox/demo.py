@@ -30,8 +30,10 @@ DISTRICT = "demo"
 def generate(work: Path, students: int, seed: int) -> Path:
     out = work / "district"
     if not (out / "district.json").exists():
+        # every form the demo district maps (include/districts/demo.yaml), so each layout, section, rule and
+        # write policy is exercised
         subprocess.run([sys.executable, "-m", "sandbox.generate", "--students", str(students), "--seed", str(seed),
-                        "--out", str(out)], cwd=processes.ROOT, check=True)
+                        "--out", str(out), "--forms", "all"], cwd=processes.ROOT, check=True)
     return out
 
 

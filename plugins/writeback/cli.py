@@ -1,11 +1,13 @@
 """The `writeback` command.
 
   writeback store migrate [--district D] [--check]   create or upgrade the store's schema
-  writeback mappings check FILE...           every problem of each mapping file, at once
+  writeback mappings check (FILE... | --district D)   every problem of each mapping file, at once
+  writeback mappings preview --district D --submission ID   one form through mapping, quality, matching and
+                                             planning against the live PowerSchool: the plan, nothing written
   writeback review list --run RUN [--state pending] [--json]
   writeback review decide --run RUN --item KEY --choice CHOICE [--user NAME] [--end-date D] [--comment C]
   writeback runs [--district D]
-  writeback plugin-xml MAPPING.yaml [--name N] [--publisher P --email E] [--out plugin.xml]
+  writeback plugin-xml (MAPPING.yaml... | --district D) [--name N] [--publisher P --email E] [--out plugin.xml]
   writeback doctor (--district NAME | --base-url URL --client-id ID --mapping FILE)
                                              (secret from POWERSCHOOL_CLIENT_SECRET with --base-url)
   writeback report --run RUN [--json] [--html OUT.html]
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -70,19 +73,102 @@ def cmd_store_migrate(args: argparse.Namespace) -> int:
         store.dispose()
 
 
+def _mapping_summary(mapping: Any) -> str:
+    defs = mapping.slot_defs()
+    if any(d.named for d in defs):
+        contacts = "sections " + ", ".join(f"{d.name} at {d.position}" for d in defs)
+    else:
+        contacts = f"{len(defs)} contact slots"
+    rules = len(mapping.contacts.combinations) if mapping.contacts else 0
+    return (f"{len(mapping.student)} student fields, {contacts}"
+            + (f", {rules} combination rule(s)" if rules else ""))
+
+
 def cmd_mappings_check(args: argparse.Namespace) -> int:
-    failed = 0
-    for path in args.files:
+    """Every problem of each mapping file at once; with --district, of every mapping of the district."""
+    from pathlib import Path
+
+    files = list(args.files)
+    routes: dict[str, list[str]] = {}
+    if args.district:
+        from .config import district, include_dir
+
         try:
-            mapping = load_mapping(path)
+            config = district(args.district)
+        except MappingError as exc:  # a broken district file (e.g. a key given twice)
+            print(exc.report())
+            return 1
+        except KeyError as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
+        for form, file in (config.forms or {"(every form)": config.mapping or ""}).items():
+            routes.setdefault(str(include_dir() / "mappings" / file), []).append(form)
+        files += list(routes)
+    if not files:
+        print("error: give mapping files or --district NAME", file=sys.stderr)
+        return 2
+    failed = 0
+    for path in dict.fromkeys(files):
+        forms = f" (form {', '.join(routes[path])})" if path in routes else ""
+        try:
+            mapping = load_mapping(Path(path))
         except MappingError as exc:
             failed += 1
-            print(f"{path}: {len(exc.problems)} problem(s)")
+            print(f"{path}{forms}: {len(exc.problems)} problem(s)")
             for problem in exc.problems:
                 print(f"  - {problem}")
             continue
-        print(f"{path}: ok ({len(mapping.student)} student fields, {len(mapping.contact_slots())} contact slots)")
+        print(f"{path}{forms}: ok ({_mapping_summary(mapping)})")
     return 1 if failed else 0
+
+
+def cmd_mappings_preview(args: argparse.Namespace) -> int:
+    """One submission through mapping, quality, matching and planning against the live snapshot: the plan
+    and review items it would produce. Writes nothing (PowerSchool is only read; no run is stored)."""
+    from .config import district
+    from .pipeline.preview import district_clients, preview_submission, render_preview
+
+    try:
+        config = district(args.district)
+        config.load_forms()
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except MappingError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 2
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # Airflow's hooks log where the plan is printed
+            source, client = district_clients(config)
+    except Exception as exc:  # a missing or invalid Airflow connection; messages carry no secret
+        print(f"error: cannot build the district's clients from its Airflow connections: {type(exc).__name__}: "
+              f"{exc}", file=sys.stderr)
+        return 2
+    from .store import StoreNotConfigured
+
+    try:  # the district's store, for its remembered match decisions (read only)
+        store = _store(args)
+    except StoreNotConfigured:
+        store = None
+        print("note: no writeback store is configured: remembered match decisions are not applied",
+              file=sys.stderr)
+    from .powerschool.errors import PowerSchoolError
+    from .quality import SnapshotIntegrityError
+    from .sources.schoolengage import SchoolEngageError
+
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            result = preview_submission(config, args.submission, source, client, remembered_from=store)
+    except (PowerSchoolError, SchoolEngageError, SnapshotIntegrityError) as exc:  # messages carry no secret
+        print(f"error: the preview could not read what it needs: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        source.close()
+        client.close()
+        if store is not None:
+            store.dispose()
+    print(result.model_dump_json(indent=2) if args.json else render_preview(result))
+    return 0 if result.found else 1
 
 
 def cmd_review_list(args: argparse.Namespace) -> int:
@@ -331,8 +417,15 @@ def parser() -> argparse.ArgumentParser:
 
     mappings = sub.add_parser("mappings", help="check mapping files").add_subparsers(dest="action", required=True)
     check = mappings.add_parser("check", help="report every problem in each file")
-    check.add_argument("files", nargs="+")
+    check.add_argument("files", nargs="*")
+    check.add_argument("--district", help="check every mapping of this district (each form's)")
     check.set_defaults(func=cmd_mappings_check)
+    preview = mappings.add_parser("preview", help="one submission through mapping, quality, matching and planning "
+                                                  "against the live PowerSchool: the plan, nothing written")
+    preview.add_argument("--district", required=True)
+    preview.add_argument("--submission", required=True, help="the SchoolEngage submission id")
+    preview.add_argument("--json", action="store_true")
+    preview.set_defaults(func=cmd_mappings_preview)
 
     review = sub.add_parser("review", help="list and decide review items").add_subparsers(dest="action",
                                                                                           required=True)
@@ -374,7 +467,8 @@ def parser() -> argparse.ArgumentParser:
     rb.set_defaults(func=cmd_rollback)
 
     px = sub.add_parser("plugin-xml", help="write the plugin.xml granting exactly what a mapping needs")
-    px.add_argument("mapping", help="include/mappings/<file>.yaml")
+    px.add_argument("mapping", nargs="*", help="include/mappings/<file>.yaml (one or more: the union is granted)")
+    px.add_argument("--district", help="every mapping of this district (the union of every form's targets)")
     px.add_argument("--name", default="Writeback SchoolEngage Sync", help="plugin name (at most 40 characters)")
     px.add_argument("--plugin-version", default="1.0.0")
     px.add_argument("--publisher", default="Writeback project")
@@ -388,7 +482,8 @@ def parser() -> argparse.ArgumentParser:
     dr.add_argument("--base-url", help="PowerSchool base URL (with --client-id and --mapping; secret from "
                                        "POWERSCHOOL_CLIENT_SECRET)")
     dr.add_argument("--client-id")
-    dr.add_argument("--mapping", help="mapping file (default with --district: the district's mapping)")
+    dr.add_argument("--mapping", action="append", help="mapping file, repeatable (default with --district: every "
+                                                       "mapping of the district)")
     dr.add_argument("--requests-per-second", type=float, help="with --base-url: the client's rate limit")
     dr.set_defaults(func=cmd_doctor)
     match = sub.add_parser("match", help="match contacts of one CSV against another (the DAG's engine)")

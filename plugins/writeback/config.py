@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .domain.mapping import Mapping, MappingError, load_mapping
 from .domain.matching import MatchThresholds
+from .domain.routing import FormRoutes
 from .yamlfile import YamlFileError, read_yaml
 
 
@@ -75,7 +76,10 @@ class ApplyConfig(_Strict):
 class DistrictConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     title: str = ""
-    mapping: str
+    # the district's forms: form id (or a pattern such as "kindergarten-*") -> mapping file; or `mapping`
+    # alone, for a district with one form (the mapping's form_id names it; "*" when it has none)
+    forms: dict[str, str] = Field(default_factory=dict)
+    mapping: str | None = None
     powerschool_conn_id: str
     submissions_conn_id: str
     schedule: str | None = None
@@ -92,12 +96,43 @@ class DistrictConfig(_Strict):
     notifications: NotificationsConfig = NotificationsConfig()
     matching: MatchThresholds = MatchThresholds()  # certain_name, similar_name, possible, margin, max_candidates
 
+    @model_validator(mode="after")
+    def _one_way_to_name_mappings(self) -> DistrictConfig:
+        if bool(self.forms) == bool(self.mapping):
+            raise ValueError("give either `forms` (form id or pattern -> mapping file) or `mapping`, not "
+                             + ("both" if self.forms else "neither"))
+        return self
+
     @property
     def pool_name(self) -> str:
         return self.apply.pool or f"powerschool_{self.powerschool_conn_id}"
 
+    @property
+    def mapping_files(self) -> list[str]:
+        return list(dict.fromkeys(self.forms.values())) if self.forms else [self.mapping or ""]
+
+    def load_forms(self) -> FormRoutes:
+        """Every mapping of the district, checked, with the form each reads. All problems of all its
+        mapping files are reported together (one MappingError naming each file)."""
+        loaded: dict[str, Mapping] = {}
+        problems: list[str] = []
+        for file in self.mapping_files:
+            try:
+                loaded[file] = load_mapping(include_dir() / "mappings" / file)
+            except MappingError as exc:
+                problems += [f"{exc.source}: {p}" if not p.startswith(exc.source) else p for p in exc.problems]
+        if problems:
+            raise MappingError(f"district {self.name}", problems)
+        if self.forms:
+            routes = tuple((form, loaded[file]) for form, file in self.forms.items())
+        else:
+            mapping = loaded[self.mapping or ""]
+            routes = ((mapping.form_id or "*", mapping),)
+        return FormRoutes(self.name, routes)
+
     def load_mapping(self) -> Mapping:
-        return load_mapping(include_dir() / "mappings" / self.mapping)
+        """The district's first mapping (for a district with one form; see `load_forms`)."""
+        return self.load_forms().mappings[0]
 
 
 def load_district(path: str | Path) -> DistrictConfig:

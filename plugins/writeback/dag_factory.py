@@ -27,7 +27,8 @@ from .sensors.approval import ApprovalSensor
 DOC = """
 ### Writeback: {title}
 
-SchoolEngage submissions → PowerSchool, for district `{name}` (mapping `{mapping}`).
+SchoolEngage submissions → PowerSchool, for district `{name}` (forms {forms}; a form without a mapping
+is quarantined).
 Review items wait in the review table; `wait_for_approval` finishes when every item is decided.
 Manual runs may name submission ids or student numbers, ask for a dry run (plan and review only,
 no writes, the sync cursor stays), or re-review (ignore remembered match decisions).
@@ -52,9 +53,9 @@ def failure_notifiers(cfg: DistrictConfig) -> list:
 
 
 def build_dag(cfg: DistrictConfig) -> DAG:
-    # the mapping is checked when Airflow parses the DAG file, so a broken one (a key given twice, an
+    # every mapping is checked when Airflow parses the DAG file, so a broken one (a key given twice, an
     # unknown target) is the file's import error, with the same message `writeback mappings check` prints
-    cfg.load_mapping()
+    forms = cfg.load_forms()
     schedule = CronTriggerTimetable(cfg.schedule, timezone=cfg.timezone) if cfg.schedule else None
     with DAG(
         dag_id=f"writeback_{cfg.name}",
@@ -66,7 +67,8 @@ def build_dag(cfg: DistrictConfig) -> DAG:
         default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1),
                       "on_failure_callback": failure_notifiers(cfg)},
         tags=["writeback", *cfg.tags],
-        doc_md=DOC.format(title=cfg.title or cfg.name, name=cfg.name, mapping=cfg.mapping),
+        doc_md=DOC.format(title=cfg.title or cfg.name, name=cfg.name,
+                          forms=", ".join(f"`{form}` → `{m.name}`" for form, m in forms.routes)),
         params={
             "dry_run": Param(False, type="boolean", description="Plan and review only: no writes, cursor stays."),
             "submission_ids": Param([], type="array", items={"type": "string"},

@@ -1,4 +1,5 @@
-"""`writeback doctor`: check a district's PowerSchool server against what its mapping needs.
+"""`writeback doctor`: check a district's PowerSchool server against what its mappings need (every form's:
+the checks cover the union of their targets).
 
 Checks, in this order of output (each OK or FAIL with a precise fix; SKIP when a check cannot run):
 
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .domain.codes import code_sets_from_rows, emitted_codes, missing_codes, unchecked_code_fields
-from .domain.mapping import Mapping
+from .domain.routing import union
 from .powerschool.client import DEFAULT_PAGE_SIZE, PowerSchoolClient
 from .powerschool.errors import (
     AuthError,
@@ -50,6 +51,7 @@ from .powerschool.grants import (
     CONTACT_WRITE_TABLES,
     FULL_ACCESS,
     VIEW_ONLY,
+    Mappings,
     Need,
     contact_resources,
     field_line,
@@ -187,7 +189,7 @@ def _v1_level(client: PowerSchoolClient, needed: str, report: DoctorReport) -> t
                                          "with an empty batch, nothing written)"), md
 
 
-def _grants(client: PowerSchoolClient, mapping: Mapping, report: DoctorReport) -> Check:
+def _grants(client: PowerSchoolClient, mapping: Mappings, report: DoctorReport) -> Check:
     needs = {(n.table, n.field): n for n in grant_needs(mapping)}
     missing: dict[tuple[str, str], str] = {}  # (table, field) -> access needed
     failed_calls: list[str] = []
@@ -304,7 +306,7 @@ def _grants(client: PowerSchoolClient, mapping: Mapping, report: DoctorReport) -
     return Check("plugin grants", FAIL, summary, details=details, fix=fix)
 
 
-def _code_sets(client: PowerSchoolClient, mapping: Mapping, today: dt.date) -> Check:
+def _code_sets(client: PowerSchoolClient, mapping: Mappings, today: dt.date) -> Check:
     emitted = emitted_codes(mapping)
     if not emitted:
         return Check("code sets", OK, "the mapping sends no codes (it maps no contacts)")
@@ -473,11 +475,12 @@ def _throttle(client: PowerSchoolClient, report: DoctorReport, configured_rps: f
 # ------------------------------------------------------------------------------------------- run
 
 
-def run_doctor(client: PowerSchoolClient, mapping: Mapping, *, conn_id: str | None = None,
+def run_doctor(client: PowerSchoolClient, mapping: Mappings, *, conn_id: str | None = None,
                configured_rps: float | None = None, throttle_probes: int = 5,
                today: dt.date | None = None) -> DoctorReport:
     """Run every check against ``client``'s server for ``mapping``; the report says what to fix."""
-    report = DoctorReport(client.base_url, client.client_id, mapping.name, v1_level_needed=v1_access_needed(mapping))
+    names = ", ".join(m.name for m in union(mapping))
+    report = DoctorReport(client.base_url, client.client_id, names, v1_level_needed=v1_access_needed(mapping))
     if configured_rps is None and client.limiter.interval:
         configured_rps = 1.0 / client.limiter.interval
     creds = _credentials(client)
@@ -520,7 +523,7 @@ def cli_doctor(args: Any) -> int:
             except KeyError as exc:
                 print(f"error: {exc.args[0]}", file=sys.stderr)
                 return 2
-            mapping = load_mapping(args.mapping) if args.mapping else config.load_mapping()
+            mapping = [load_mapping(p) for p in args.mapping] if args.mapping else config.load_forms().mappings
             conn_id = config.powerschool_conn_id
             from .hooks.powerschool import PowerSchoolHook
 
@@ -536,7 +539,7 @@ def cli_doctor(args: Any) -> int:
                 print("error: give --district NAME, or --base-url URL --client-id ID --mapping FILE with the client "
                       "secret in the environment variable POWERSCHOOL_CLIENT_SECRET", file=sys.stderr)
                 return 2
-            mapping = load_mapping(args.mapping)
+            mapping = [load_mapping(p) for p in args.mapping]
             client = PowerSchoolClient(args.base_url, args.client_id, secret, max_retries=2,
                                        requests_per_second=args.requests_per_second)
     except MappingError as exc:

@@ -43,7 +43,9 @@ def _contact_frame(records: list[FormRecord]) -> list[dict[str, Any]]:
         for c in r.contacts:
             # the text rules again (normalize.py), not the mapping's word for it: an invisible name is none
             rows.append({"submission_id": r.submission_id, "slot": c.slot, "row_id": f"{r.submission_id}#{c.slot}",
-                         "relationship": c.relationship or None, "last_name": clean_text(c.last_name) or None,
+                         # a section without a relationship field gives its default (the link gets it)
+                         "relationship": c.relationship or c.default_relationship or None,
+                         "last_name": clean_text(c.last_name) or None,
                          "postal_code": (c.address.postal_code if c.address else "") or None})
     return rows
 

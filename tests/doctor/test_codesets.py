@@ -99,3 +99,24 @@ def test_an_expired_code_does_not_count(district, plugin_xml, monkeypatch, capsy
     with sandbox(changed, plugin_xml) as ps:
         code, out = _doctor(ps.url, MAPPING_PATH, monkeypatch, capsys)
     assert code == 1 and re.search(r"Relationship.*'Uncle'", out), out
+
+
+def test_a_districts_every_form_is_checked_with_its_section_defaults(district, plugin_xml, monkeypatch, capsys):
+    """`doctor --district` covers every form's mapping: the kindergarten form's father section gives new links
+    the relationship Father, so a district whose code set lacks Father fails for that section too."""
+    from tests.doctor.conftest import client_for
+    from writeback.config import district as district_config
+    from writeback.doctor import run_doctor
+
+    mappings = district_config("demo").load_forms().mappings
+    assert len(mappings) == 4
+    lacking = _district_with(district, relationship=[c for c in district["codesets"]["relationship"]
+                                                     if c != "Father"])
+    with sandbox(lacking, None) as ps:
+        report = run_doctor(client_for(ps.url, max_retries=2), mappings)
+    check = report.check("code sets")
+    assert check.status == "FAIL", report.render()
+    text = "\n".join(check.details)
+    assert "kindergarten-2026: contacts section father default_relationship" in text, text
+    assert "registration-2026: code_maps.relationship" in text, text
+    assert report.mapping == "registration-2026, returning-2026, kindergarten-2026, emergency-update-2026"

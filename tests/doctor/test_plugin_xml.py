@@ -221,3 +221,33 @@ def test_any_one_grant_less_fails_its_call_with_the_documented_403(district, map
         with pytest.raises(AuthError, match="accessLevelV1Api FULL"):
             client.update_students([{"client_uid": "t", "id": district["students"][0]["dcid"],
                                      "name": {"first_name": "X"}}])
+
+
+def test_a_districts_plugin_grants_the_union_of_every_forms_targets(tmp_path: Path, monkeypatch, capsys):
+    """One form writes a student field, another only contacts: the district's plugin needs both (FULL /ws/v1
+    access for the first, the contact tables for the second), which neither mapping alone asks for."""
+    include = tmp_path / "include"
+    (include / "mappings").mkdir(parents=True)
+    (include / "districts").mkdir()
+    (include / "mappings" / "students.yaml").write_text(
+        "version: 1\nname: students\nform_id: a\nstudent:\n"
+        "  - {field: pref, target: extension.u_students_extension.pref_last_name}\n")
+    (include / "mappings" / "contacts.yaml").write_text(
+        "version: 1\nname: contacts\nform_id: b\ncontacts:\n  sections:\n"
+        "    emergency1: {position: 3, first_name: e_first, last_name: e_last, phones: {Mobile: e_cell}}\n")
+    (include / "districts" / "two.yaml").write_text(
+        "name: two\npowerschool_conn_id: ps\nsubmissions_conn_id: se\nforms:\n  a: students.yaml\n"
+        "  b: contacts.yaml\n")
+    monkeypatch.setenv("WRITEBACK_INCLUDE", str(include))
+    assert main(["plugin-xml", "--district", "two"]) == 0
+    xml = capsys.readouterr().out
+    grants = {(g.table, g.field): g.access for g in _grants_in(xml)}
+    students, contacts = (load_mapping(include / "mappings" / f) for f in ("students.yaml", "contacts.yaml"))
+    assert set(_grants_in(xml)) == set(required_grants([students, contacts]))
+    assert grants[("u_students_extension", "pref_last_name")] == FULL_ACCESS
+    assert grants[("person", "lastname")] == FULL_ACCESS and ("codeset", "code") in grants
+    assert parse_plugin(xml).v1_level == "FULL"
+    assert not {(g.table, g.field) for g in required_grants(students)} >= {("person", "lastname")}
+    contacts_only = {(g.table, g.field): g.access for g in required_grants(contacts)}
+    assert contacts_only[("u_students_extension", "pref_last_name")] == VIEW_ONLY  # read, not written there
+    assert "mappings students, contacts" in xml

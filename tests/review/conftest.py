@@ -128,11 +128,53 @@ def api_server(home: Path, env: dict[str, str], store_url: str) -> Iterator[Airf
             proc.wait()
 
 
+@dataclass
+class PreviewSandboxes:
+    """The demo district's PowerSchool and SchoolEngage, for the preview page (every form of the district)."""
+
+    district: dict
+    submissions: list[dict]
+    truth: dict
+    ps_url: str
+    se_url: str
+
+
+PREVIEW_PS = ("preview-client", "preview-secret-8c21")
+PREVIEW_SE_KEY = "preview-se-key"
+
+
 @pytest.fixture(scope="session")
-def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
+def preview_sandboxes() -> Iterator[PreviewSandboxes]:
+    from sandbox.generator import ALL_FORMS, build_all
+    from sandbox.powerschool.server import start_in_thread as start_powerschool
+    from sandbox.schoolengage.server import start_in_thread as start_schoolengage
+
+    district, submissions, truth = build_all(120, 13, forms=ALL_FORMS)
+    ps = start_powerschool(district, client_id=PREVIEW_PS[0], client_secret=PREVIEW_PS[1])
+    se = start_schoolengage(submissions, api_key=PREVIEW_SE_KEY)
+    try:
+        yield PreviewSandboxes(district, submissions, truth, ps.url, se.url)
+    finally:
+        ps.stop()
+        se.stop()
+
+
+def _connection(url: str, **kw: str) -> str:
+    host, port = url.removeprefix("http://").split(":")
+    return json.dumps({"host": host, "port": int(port), "schema": "http", **kw})
+
+
+@pytest.fixture(scope="session")
+def airflow_server(tmp_path_factory: pytest.TempPathFactory,
+                   preview_sandboxes: PreviewSandboxes) -> Iterator[AirflowServer]:
     home = tmp_path_factory.mktemp("airflow")
     store_url = f"sqlite:///{home / 'store.db'}"
     env = airflow_env(home, store_url)
+    # the demo district's connections, for the preview page (include/districts/demo.yaml names them)
+    env["AIRFLOW_CONN_POWERSCHOOL_DEMO"] = _connection(preview_sandboxes.ps_url, conn_type="powerschool",
+                                                       login=PREVIEW_PS[0], password=PREVIEW_PS[1])
+    env["AIRFLOW_CONN_SCHOOLENGAGE_DEMO"] = _connection(preview_sandboxes.se_url, conn_type="schoolengage",
+                                                        password=PREVIEW_SE_KEY)
     airflow(env, "db", "migrate")
     with api_server(home, env, store_url) as server:
         yield server

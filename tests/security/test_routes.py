@@ -36,6 +36,7 @@ SAMPLES = {
     ("POST", "/runs/{run_id}/students/{student_number}/order"): ("form", {}),
     ("POST", "/api/v1/runs/{run_id}/students/{student_number}/values"): ("json", {"choices": {}}),
     ("POST", "/runs/{run_id}/students/{student_number}/values"): ("form", {}),
+    ("POST", "/districts/{district}/preview"): ("form", {"submission": "SUB-000001"}),
 }
 
 
@@ -65,7 +66,7 @@ def fill(path: str, values: dict[str, str]) -> str:
 def world_values(store, run_id: str) -> tuple[dict[str, str], object]:
     item = next(i for i in store.items(run_id) if i.kind == "possible_match")
     return {"run_id": quote(run_id, safe=""), "item_key": quote(item.item_key, safe=""),
-            "student_number": item.student_number, "dag_id": "writeback_demo",
+            "student_number": item.student_number, "dag_id": "writeback_demo", "district": "demo",
             "dag_run_id": quote(store.get_run(run_id).dag_run_id, safe="")}, item
 
 

@@ -70,7 +70,7 @@ def _mapped_values(spec: FieldSpec | None, mapping: Mapping, what: str) -> list[
 
 def emitted_codes(mappings: Mapping | Iterable[Mapping]) -> list[EmittedCode]:
     """Every code the mapping(s) make the writeback send, once per (type, code, place)."""
-    from .mapping import Mapping
+    from .routing import union
 
     found: dict[tuple[CodeType, str, str], EmittedCode] = {}
 
@@ -78,9 +78,10 @@ def emitted_codes(mappings: Mapping | Iterable[Mapping]) -> list[EmittedCode]:
         if code:
             found.setdefault((code_type, code, where), EmittedCode(code_type, code, where))
 
-    for mapping in [mappings] if isinstance(mappings, Mapping) else mappings:
-        slots = mapping.contact_slots()
-        for slot in slots:
+    for mapping in union(mappings):
+        defs = mapping.slot_defs()
+        for d in defs:
+            slot = d.spec
             for code, where in _mapped_values(slot.relationship, mapping, "relationship"):
                 add(CodeType.RELATIONSHIP, code, f"{mapping.name}: {where}")
             for code, where in _mapped_values(slot.address.get("state"), mapping, "address state"):
@@ -91,9 +92,10 @@ def emitted_codes(mappings: Mapping | Iterable[Mapping]) -> list[EmittedCode]:
                 add(CodeType.EMAIL, EMAIL_TYPE, "the type the writeback gives an email it adds")
             if slot.address:
                 add(CodeType.ADDRESS, ADDRESS_TYPE, "the type of the contact address the writeback writes")
-            for code, where in slot_default_relationships(slot, mapping):
-                add(CodeType.RELATIONSHIP, code, where)
-        if slots:
+            if d.default_relationship:
+                add(CodeType.RELATIONSHIP, d.default_relationship,
+                    f"{mapping.name}: contacts {d.label} default_relationship")
+        if defs:
             add(CodeType.RELATIONSHIP, DEFAULT_RELATIONSHIP,
                 "a new contact's relationship when the form gives none")
     return sorted(found.values(), key=lambda e: (e.code_type, e.code, e.where))
@@ -102,10 +104,11 @@ def emitted_codes(mappings: Mapping | Iterable[Mapping]) -> list[EmittedCode]:
 def unchecked_code_fields(mappings: Mapping | Iterable[Mapping]) -> list[str]:
     """Contact fields whose typed value is sent as a code without a code map: the doctor cannot check
     them before a run (PowerSchool refuses a value its set lacks when the record is written)."""
-    from .mapping import Mapping, transform_parts
+    from .mapping import transform_parts
+    from .routing import union
 
     out: list[str] = []
-    for mapping in [mappings] if isinstance(mappings, Mapping) else mappings:
+    for mapping in union(mappings):
         for slot in mapping.contact_slots():
             for what, spec in (("relationship", slot.relationship), ("address state", slot.address.get("state"))):
                 if spec is not None and not any(transform_parts(t)[0] == "code_map" for t in spec.transforms):
@@ -113,13 +116,6 @@ def unchecked_code_fields(mappings: Mapping | Iterable[Mapping]) -> list[str]:
                     if note not in out:
                         out.append(note)
     return out
-
-
-def slot_default_relationships(slot, mapping: Mapping) -> list[tuple[str, str]]:
-    """The default relationship a slot (a named section) gives, with its place."""
-    default = getattr(slot, "default_relationship", "") or ""
-    name = getattr(slot, "section", "") or ""
-    return [(default, f"{mapping.name}: contacts section {name} default_relationship")] if default else []
 
 
 def code_sets_from_rows(rows: Iterable[MappingType[str, str]], today: dt.date) -> dict[str, set[str]]:

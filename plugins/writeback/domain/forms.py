@@ -356,9 +356,9 @@ def _choose_field(sp: StudentPlan, ref: str, value: Any) -> None:
     for i, fc in enumerate(sp.field_changes):
         if kind == "address" and address_group(fc.target) == name:
             new = "" if value is None else value.get(fc.target, "")
-            sp.field_changes[i] = field_change(fc.target, fc.old, new)
+            sp.field_changes[i] = field_change(fc.target, fc.old, new, policy=fc.policy)
         elif kind == "field" and fc.target == name:
-            sp.field_changes[i] = field_change(fc.target, fc.old, value or "", clears=value == "")
+            sp.field_changes[i] = field_change(fc.target, fc.old, value or "", clears=value == "", policy=fc.policy)
 
 
 def _choose_contact_value(cp, ref: str, value: Any) -> None:

@@ -8,14 +8,16 @@ naming the file and the place. Applying a mapping to a submission is a pure func
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from ..yamlfile import YamlFileError, read_yaml
-from .models import FormRecord, RecordProblem, SubmittedAddress, SubmittedContact, SubmittedPhone
+from .combinations import apply_combinations
+from .models import FormRecord, RecordProblem, SubmittedAddress, SubmittedContact, SubmittedPhone, WritePolicy
 from .normalize import clean_text, email_problem, is_valid_phone, phone_key, split_extension
 from .targets import student_target
 
@@ -46,11 +48,16 @@ class FieldSpec(_Strict):
     field: str
     transforms: list[str | dict[str, Any]] = Field(default_factory=list)
     ignore_if_empty: bool = True  # an empty value never blanks PowerSchool unless this is False
-    review: bool = False  # a change to this field needs a person's approval
+    review: bool = False  # shorthand for `policy: review`
+    policy: WritePolicy | None = None  # always (default) | if_empty | review | never
 
     @classmethod
     def coerce(cls, value: Any) -> Any:
         return {"field": value} if isinstance(value, str) else value
+
+    @property
+    def write_policy(self) -> WritePolicy:
+        return self.policy or (WritePolicy.REVIEW if self.review else WritePolicy.ALWAYS)
 
 
 class StudentFieldSpec(FieldSpec):
@@ -83,11 +90,71 @@ class ContactSlotSpec(_Strict):
         return {k: FieldSpec.coerce(x) for k, x in v.items()}
 
 
+class SectionSpec(ContactSlotSpec):
+    """A named contact section of a form (`guardian1`, `emergency2`, ...): its own fields, the place in the
+    student's contact order it takes (`position`, default: its place among the sections), and the
+    relationship a new link gets when the form asks none (`default_relationship`, a Relationship code)."""
+
+    position: Annotated[int, Field(ge=1, le=MAX_SLOTS)] | None = None
+    default_relationship: str = ""
+
+
+class RuleWhen(_Strict):
+    """Which sections a family filled (a name and not removed) and which checkboxes it ticked."""
+
+    filled: list[str] = Field(default_factory=list)  # all of these filled
+    empty: list[str] = Field(default_factory=list)  # none of these filled
+    checked: str | None = None  # a form field that reads yes
+    unchecked: str | None = None  # a form field that does not read yes
+
+    def is_empty(self) -> bool:
+        return not (self.filled or self.empty or self.checked or self.unchecked)
+
+
+class CopyAddress(_Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source: str = Field(alias="from")
+    to: str
+
+
+class CombinationRule(_Strict):
+    """A rule for one combination of filled sections: it may reorder them (`order`: these sections take
+    places 1..k, the others keep their places after them) and copy one section's address to another
+    (`copy_address`, e.g. a "same address as guardian 1" checkbox)."""
+
+    name: str
+    description: str = ""
+    when: RuleWhen
+    order: list[str] = Field(default_factory=list)
+    copy_address: CopyAddress | None = None
+
+
 class ContactsSpec(ContactSlotSpec):
-    """Either a template (`{n}` in field names) repeated `slots` times, or an explicit list of slots."""
+    """Either a template (`{n}` in field names) repeated `slots` times, an explicit list of slots, or named
+    `sections`; `combinations` are rules keyed by which sections a family filled."""
 
     # bounded: `slots: 100000` (a typo) took 35 s to expand and a billion never finished
-    slots: Annotated[int, Field(ge=0, le=MAX_SLOTS)] | list[ContactSlotSpec] = 0
+    slots: Annotated[int, Field(ge=0, le=MAX_SLOTS)] | list[SectionSpec] = 0
+    sections: dict[str, SectionSpec] = Field(default_factory=dict)
+    combinations: list[CombinationRule] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SlotDef:
+    """One contact of the form as the mapping defines it: its slot (identity on the form, in review keys and
+    matching), its name, the place it takes in the order, and its fields."""
+
+    slot: int
+    name: str
+    position: int
+    spec: ContactSlotSpec
+    default_relationship: str = ""
+    named: bool = False  # a section of `sections:` (not the template or the list)
+
+    @property
+    def label(self) -> str:
+        return f"section {self.name}" if self.named else f"contact {self.slot}"
 
 
 class Mapping(_Strict):
@@ -99,23 +166,53 @@ class Mapping(_Strict):
     code_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     student: list[StudentFieldSpec] = Field(default_factory=list)
     contacts: ContactsSpec | None = None
+    _slot_defs: tuple[int, list[SlotDef]] | None = PrivateAttr(default=None)
+
+    def slot_defs(self) -> list[SlotDef]:
+        """The form's contacts in slot order (computed once per `contacts`: applying the mapping asks for
+        every record)."""
+        if self._slot_defs is None or self._slot_defs[0] != id(self.contacts):
+            self._slot_defs = (id(self.contacts), _slot_defs(self.contacts))
+        return self._slot_defs[1]
 
     def contact_slots(self) -> list[ContactSlotSpec]:
-        if self.contacts is None:
-            return []
-        if isinstance(self.contacts.slots, list):
-            return self.contacts.slots
-        template = self.contacts.model_dump(exclude={"slots"})
-        return [
-            ContactSlotSpec.model_validate(_fill_slot(template, n)) for n in range(1, self.contacts.slots + 1)
-        ]
+        return [d.spec for d in self.slot_defs()]
 
     def form_fields(self) -> set[str]:
         """Every form field the mapping reads (for data-quality checks and plugin grants)."""
         names = {self.student_number_field, *(s.field for s in self.student)}
         for slot in self.contact_slots():
             names.update(spec.field for _, spec in _slot_specs(slot))
+        for rule in self.contacts.combinations if self.contacts else []:
+            names.update(f for f in (rule.when.checked, rule.when.unchecked) if f)
         return names
+
+
+_TEMPLATE_KEYS = set(ContactSlotSpec.model_fields)
+
+
+def _slot_defs(contacts: ContactsSpec | None) -> list[SlotDef]:
+    if contacts is None:
+        return []
+    if contacts.sections:
+        defs, used = [], set()
+        for i, (name, sec) in enumerate(contacts.sections.items(), start=1):
+            position = sec.position or i
+            if position in used:  # check_mapping reports it; keep slots unique meanwhile
+                position = max(used) + 1
+            used.add(position)
+            defs.append(SlotDef(position, name, position, _plain(sec), sec.default_relationship, named=True))
+        return sorted(defs, key=lambda d: d.slot)
+    if isinstance(contacts.slots, list):
+        return [SlotDef(n, f"contact{n}", sec.position or n, _plain(sec), sec.default_relationship)
+                for n, sec in enumerate(contacts.slots, start=1)]
+    template = contacts.model_dump(include=_TEMPLATE_KEYS, exclude_none=True)
+    return [SlotDef(n, f"contact{n}", n, ContactSlotSpec.model_validate(_fill_slot(template, n)))
+            for n in range(1, contacts.slots + 1)]
+
+
+def _plain(section: SectionSpec) -> ContactSlotSpec:
+    return ContactSlotSpec.model_validate(section.model_dump(include=_TEMPLATE_KEYS, exclude_none=True))
 
 
 def _fill_slot(value: Any, n: int) -> Any:
@@ -187,8 +284,9 @@ def check_mapping(mapping: Mapping) -> list[str]:
             problems.append(f"{where}: {spec.target} cannot be blanked in PowerSchool; keep ignore_if_empty")
         seen_targets.add(spec.target)
         problems.extend(_check_transforms(where, spec, mapping))
-    for n, slot in enumerate(mapping.contact_slots(), start=1):
-        where = f"contacts slot {n}"
+    for d in mapping.slot_defs():
+        where = f"contacts {d.label}" if d.named else f"contacts slot {d.slot}"
+        slot = d.spec
         if slot.last_name is None:
             problems.append(
                 f"{where}: the contact's last name is not mapped; contacts are matched only when the "
@@ -207,6 +305,85 @@ def check_mapping(mapping: Mapping) -> list[str]:
                 problems.append(f"{where}: unknown address part {part!r}")
         for name, spec in _slot_specs(slot):
             problems.extend(_check_transforms(f"{where} {name}", spec, mapping))
+        problems.extend(_check_contact_policies(where, slot))
+    if mapping.contacts is not None:
+        problems.extend(_check_contacts_shape(mapping.contacts))
+        problems.extend(_check_combinations(mapping))
+    for i, spec in enumerate(mapping.student):
+        if spec.review and spec.policy not in (None, WritePolicy.REVIEW):
+            problems.append(f"student[{i}] ({spec.field}): review: true and policy: {spec.policy.value} disagree; "
+                            "keep one of them")
+    return problems
+
+
+# a contact value's policy applies to these (names change only by a reviewer's name decision; a removal
+# and Data Access are the family's explicit requests)
+_POLICY_FREE = ("first_name", "middle_name", "last_name", "remove", "flags.data_access")
+
+
+def _check_contact_policies(where: str, slot: ContactSlotSpec) -> list[str]:
+    problems = []
+    for name, spec in _slot_specs(slot):
+        policy = spec.write_policy
+        if policy == WritePolicy.REVIEW:
+            problems.append(f"{where} {name}: policy review is for student fields; a contact's values are "
+                            "decided on its card (use if_empty or never)")
+        elif name in _POLICY_FREE and policy != WritePolicy.ALWAYS:
+            problems.append(f"{where} {name}: takes no write policy (only always)")
+    address = {spec.write_policy for spec in slot.address.values()}
+    if len(address) > 1:
+        problems.append(f"{where} address: PowerSchool takes an address whole; give its parts one policy "
+                        f"(got {', '.join(sorted(p.value for p in address))})")
+    return problems
+
+
+def _check_contacts_shape(contacts: ContactsSpec) -> list[str]:
+    problems = []
+    if contacts.sections:
+        template = [k for k in _TEMPLATE_KEYS if getattr(contacts, k) not in (None, {}, [])]
+        if template or contacts.slots:
+            problems.append("contacts: give either sections or a template (`{n}` fields and slots), not both"
+                            + (f" (template fields: {', '.join(sorted(template))})" if template else ""))
+        seen: dict[int, str] = {}
+        for i, (name, sec) in enumerate(contacts.sections.items(), start=1):
+            position = sec.position or i
+            if position in seen:
+                problems.append(f"contacts section {name}: position {position} is also section {seen[position]}'s; "
+                                "each section takes its own place")
+            seen.setdefault(position, name)
+    return problems
+
+
+def _check_combinations(mapping: Mapping) -> list[str]:
+    contacts = mapping.contacts
+    names = {d.name for d in mapping.slot_defs()}
+    problems, seen = [], set()
+    for i, rule in enumerate(contacts.combinations):
+        where = f"contacts combinations[{i}] ({rule.name})"
+        if rule.name in seen:
+            problems.append(f"{where}: another rule has this name")
+        seen.add(rule.name)
+        if rule.when.is_empty():
+            problems.append(f"{where}: `when` names no condition (filled, empty, checked or unchecked)")
+        if not rule.order and rule.copy_address is None:
+            problems.append(f"{where}: does nothing (give `order` or `copy_address`)")
+        named = [*rule.when.filled, *rule.when.empty, *rule.order]
+        if rule.copy_address:
+            named += [rule.copy_address.source, rule.copy_address.to]
+        for name in dict.fromkeys(named):
+            if name not in names:
+                problems.append(f"{where}: no section named {name!r} (sections: {', '.join(sorted(names))})")
+        if set(rule.when.filled) & set(rule.when.empty):
+            problems.append(f"{where}: a section cannot be both filled and empty")
+        if len(set(rule.order)) != len(rule.order):
+            problems.append(f"{where}: order names a section twice")
+        copy = rule.copy_address
+        if copy is not None and copy.source == copy.to:
+            problems.append(f"{where}: copy_address from and to are the same section")
+        elif copy is not None and copy.source in names:
+            source = next(d for d in mapping.slot_defs() if d.name == copy.source)
+            if not source.spec.address:
+                problems.append(f"{where}: section {copy.source} maps no address to copy")
     return problems
 
 
@@ -348,7 +525,8 @@ def _flag(submission_id: str, field: str, value: str, problems: list[RecordProbl
     return None
 
 
-def apply_mapping(mapping: Mapping, submission_id: str, fields: dict[str, Any]) -> FormRecord | list[RecordProblem]:
+def apply_mapping(mapping: Mapping, submission_id: str, fields: dict[str, Any],
+                  form_id: str = "") -> FormRecord | list[RecordProblem]:
     """Map one submission's form fields to a FormRecord, or return why the record must be quarantined."""
     problems: list[RecordProblem] = []
     number_spec = FieldSpec(field=mapping.student_number_field)
@@ -359,6 +537,7 @@ def apply_mapping(mapping: Mapping, submission_id: str, fields: dict[str, Any]) 
     student_fields: dict[str, str] = {}
     blank_clears: list[str] = []
     review_targets: list[str] = []
+    policies: dict[str, WritePolicy] = {}
     for spec in mapping.student:
         value = _read(submission_id, fields, spec, mapping, problems)
         target = student_target(spec.target)
@@ -370,18 +549,28 @@ def apply_mapping(mapping: Mapping, submission_id: str, fields: dict[str, Any]) 
         student_fields[spec.target] = value
         if not spec.ignore_if_empty:
             blank_clears.append(spec.target)
-        if spec.review:
+        if spec.write_policy != WritePolicy.ALWAYS:
+            policies[spec.target] = spec.write_policy
+        if spec.write_policy == WritePolicy.REVIEW:
             review_targets.append(spec.target)
     contacts = []
-    for n, slot in enumerate(mapping.contact_slots(), start=1):
-        contact = _map_contact(n, slot, mapping, submission_id, fields, problems)
+    for d in mapping.slot_defs():
+        contact = _map_contact(d, mapping, submission_id, fields, problems)
         if contact is not None:
             contacts.append(contact)
+
+    def checked(field: str) -> bool:
+        raw = fields.get(field)
+        return bool(_flag(submission_id, field, raw if isinstance(raw, str) else str(raw or ""), problems))
+
+    combined = apply_combinations(mapping, contacts, submission_id, checked)
+    problems.extend(combined.problems)
     if problems:
         return problems
     return FormRecord(submission_id=submission_id, student_number=student_number,
                       student_fields=student_fields, blank_clears=blank_clears,
-                      review_targets=review_targets, contacts=contacts)
+                      review_targets=review_targets, contacts=contacts, form_id=form_id, mapping=mapping.name,
+                      policies=policies, order_reason=combined.order_reason, notes=combined.notes)
 
 
 # PowerSchool's limits on contact values (docs/sandbox-contract.md): checked at mapping time, so a value too
@@ -411,8 +600,20 @@ def _typed(fields: dict[str, Any], spec: FieldSpec) -> bool:
     return value is not None and str(value).strip() != ""
 
 
-def _map_contact(n: int, slot: ContactSlotSpec, mapping: Mapping, submission_id: str,
+def _contact_policies(slot: ContactSlotSpec) -> dict[str, WritePolicy]:
+    """The write policies of a contact's values other than `always`, keyed as the plan pairs values."""
+    keyed = [(f"phone:{kind}", spec) for kind, spec in slot.phones.items()]
+    keyed += [("email", slot.email), ("detail:relationship", slot.relationship)]
+    keyed += [(f"detail:{flag}", spec) for flag, spec in slot.flags.items() if flag != "data_access"]
+    keyed += [("address", spec) for spec in slot.address.values()]
+    return {key: spec.write_policy for key, spec in keyed
+            if spec is not None and spec.write_policy != WritePolicy.ALWAYS}
+
+
+def _map_contact(d: SlotDef, mapping: Mapping, submission_id: str,
                  fields: dict[str, Any], problems: list[RecordProblem]) -> SubmittedContact | None:
+    n, slot = d.label, d.spec
+
     def read(spec: FieldSpec | None) -> str:
         return _read(submission_id, fields, spec, mapping, problems) if spec else ""
 
@@ -421,12 +622,12 @@ def _map_contact(n: int, slot: ContactSlotSpec, mapping: Mapping, submission_id:
         typed = [spec.field for _, spec in _slot_specs(slot) if _name_free(spec, slot) and _typed(fields, spec)]
         if typed:  # a phone or an email with nobody to give it to would be lost silently
             problems.append(RecordProblem(submission_id=submission_id, field=slot.last_name.field,
-                                          reason=f"contact {n} has no name but has values ({', '.join(typed)})",
+                                          reason=f"{n} has no name but has values ({', '.join(typed)})",
                                           check="required"))
         return None  # an unused slot
     if not last:
         problems.append(RecordProblem(submission_id=submission_id, field=slot.last_name.field,
-                                      reason=f"contact {n} has a first name but no last name", check="required"))
+                                      reason=f"{n} has a first name but no last name", check="required"))
         return None
     phones, clears = [], []
     for kind, spec in slot.phones.items():
@@ -456,6 +657,8 @@ def _map_contact(n: int, slot: ContactSlotSpec, mapping: Mapping, submission_id:
                                           check="max_length"))
     flags = {name: _flag(submission_id, spec.field, read(spec), problems) for name, spec in slot.flags.items()}
     remove = bool(slot.remove and _flag(submission_id, slot.remove.field, read(slot.remove), problems))
-    return SubmittedContact(slot=n, first_name=first, middle_name=middle, last_name=last,
+    return SubmittedContact(slot=d.slot, first_name=first, middle_name=middle, last_name=last,
                             relationship=read(slot.relationship), phones=phones, email=email,
-                            address=address, remove=remove, clears=clears, **flags)
+                            address=address, remove=remove, clears=clears, section=d.name, position=d.position,
+                            default_relationship=d.default_relationship, policies=_contact_policies(slot),
+                            **flags)

@@ -44,8 +44,17 @@ class SubmittedAddress(Model):
     postal_code: str = ""
 
 
+class WritePolicy(StrEnum):
+    """What a mapped field may do to PowerSchool (the mapping's `policy:`)."""
+
+    ALWAYS = "always"  # write the submitted value (the default)
+    IF_EMPTY = "if_empty"  # fill a blank, never overwrite or remove a value PowerSchool has
+    REVIEW = "review"  # a change needs a person's approval
+    NEVER = "never"  # compare and show only: never written
+
+
 class SubmittedContact(Model):
-    slot: int  # 1-based position on the form
+    slot: int  # the form's contact: the template's n, or a named section's declared place
     first_name: str = ""
     middle_name: str = ""
     last_name: str = ""
@@ -60,6 +69,15 @@ class SubmittedContact(Model):
     remove: bool = False
     # values the form left blank where the mapping says a blank clears PowerSchool ("phone:<type>", "email")
     clears: list[str] = Field(default_factory=list)
+    section: str = ""  # the mapping's section ("guardian2"), or "contact<n>" for the template
+    position: int = 0  # the place in the student's contact order the mapping gives it (0: its slot)
+    default_relationship: str = ""  # for a new link when the form gives no relationship
+    # write policies other than `always`, by value: "phone:<type>", "email", "address", "detail:<name>"
+    policies: dict[str, WritePolicy] = Field(default_factory=dict)
+
+    @property
+    def place(self) -> int:
+        return self.position or self.slot
 
 
 class FormVersion(Model):
@@ -94,6 +112,11 @@ class FormRecord(Model):
     blank_clears: list[str] = Field(default_factory=list)  # targets whose empty value clears PowerSchool
     review_targets: list[str] = Field(default_factory=list)  # targets whose changes need a person
     contacts: list[SubmittedContact] = Field(default_factory=list)
+    form_id: str = ""
+    mapping: str = ""  # the name of the mapping that read the form
+    policies: dict[str, WritePolicy] = Field(default_factory=dict)  # target -> policy other than `always`
+    order_reason: str = ""  # why the contacts take the places they take (the mapping's sections and rules)
+    notes: list[str] = Field(default_factory=list)  # what a combination rule did (e.g. an address copied)
     forms: FormMerge | None = None  # set when this record merges several forms of the student
 
 
@@ -238,6 +261,8 @@ class FieldChange(Model):
     action: FieldAction
     status: FieldStatus
     needs_review: bool = False
+    policy: WritePolicy = WritePolicy.ALWAYS
+    held: bool = False  # the policy kept PowerSchool's value although the form differs
 
 
 class MatchClass(StrEnum):
@@ -290,6 +315,8 @@ class ValueChange(Model):
     new: str = ""
     op: str = "keep"  # keep | update | add | remove
     target_id: int | None = None  # the existing child record (phone id, email id, detail id, ...)
+    policy: WritePolicy = WritePolicy.ALWAYS
+    held: bool = False  # the policy turned an update/add/remove into keep (old and new still show both)
 
 
 class ContactPlan(Model):
@@ -322,6 +349,9 @@ class StudentPlan(Model):
     field_changes: list[FieldChange] = Field(default_factory=list)
     contacts: list[ContactPlan] = Field(default_factory=list)
     existing_links: list[ExistingLink] = Field(default_factory=list)
+    mapping: str = ""  # the mapping that read the form
+    order_reason: str = ""  # why the form's contacts take their places (shown beside the order)
+    notes: list[str] = Field(default_factory=list)
     forms: FormMerge | None = None  # the forms merged into this plan (`domain/forms.py`)
 
 

@@ -28,21 +28,32 @@ from .models import (
     SubmittedContact,
     UsedBy,
     ValueChange,
+    WritePolicy,
 )
 from .normalize import address_key, email_key, fold, phone_key, same_text
 from .values import address_text
 
 
 def diff_student_fields(record: FormRecord, student: Student) -> list[FieldChange]:
-    """Edit / Add / Ignore per mapped field, with status keep / replace / new."""
+    """Edit / Add / Ignore per mapped field, with status keep / replace / new, and the write policy that
+    decided it (see `field_change`)."""
     return [field_change(target, student.values.get(target, ""), new, target in record.blank_clears,
-                         target in record.review_targets)
+                         policy=record_policy(record, target))
             for target, new in record.student_fields.items()]
 
 
-def field_change(target: str, old: str, new: str, clears: bool = False, review: bool = False) -> FieldChange:
+def record_policy(record: FormRecord, target: str) -> WritePolicy:
+    return record.policies.get(target) or (
+        WritePolicy.REVIEW if target in record.review_targets else WritePolicy.ALWAYS)
+
+
+def field_change(target: str, old: str, new: str, clears: bool = False, review: bool = False,
+                 policy: WritePolicy | None = None) -> FieldChange:
     """One field's action and status: an empty value keeps PowerSchool's unless it `clears`; a value equal
-    to PowerSchool's after normalisation keeps it too (its spelling stays)."""
+    to PowerSchool's after normalisation keeps it too (its spelling stays). Then the field's write policy:
+    `if_empty` keeps a value PowerSchool has (fills only a blank), `never` keeps every value (the difference
+    is shown, not written), `review` asks a person (`review=True` is the same)."""
+    policy = policy or (WritePolicy.REVIEW if review else WritePolicy.ALWAYS)
     if not new and not clears:
         action, status, new = FieldAction.IGNORE, FieldStatus.KEEP, old
     elif same_text(new, old):
@@ -51,8 +62,30 @@ def field_change(target: str, old: str, new: str, clears: bool = False, review: 
         action, status = FieldAction.ADD, FieldStatus.NEW
     else:
         action, status = FieldAction.EDIT, FieldStatus.REPLACE
+    held = action != FieldAction.IGNORE and held_by(policy, old)
+    if held:
+        action, status = FieldAction.IGNORE, FieldStatus.KEEP
     return FieldChange(target=target, old=old, new=new, action=action, status=status,
-                       needs_review=action != FieldAction.IGNORE and review)
+                       needs_review=action != FieldAction.IGNORE and policy == WritePolicy.REVIEW, policy=policy,
+                       held=held)
+
+
+def held_by(policy: WritePolicy, old: str) -> bool:
+    """Whether a policy keeps PowerSchool's value instead of a change: `never` always, `if_empty` when
+    PowerSchool has a value (it fills blanks, never overwrites or removes)."""
+    return policy == WritePolicy.NEVER or (policy == WritePolicy.IF_EMPTY and old != "")
+
+
+def policy_note(policy: WritePolicy, held: bool) -> str:
+    """What the page, the preview and the report say decided a field's (or a value's) status."""
+    if policy == WritePolicy.ALWAYS:
+        return ""
+    if policy == WritePolicy.REVIEW:
+        return "review: a person approves the change"
+    if policy == WritePolicy.NEVER:
+        return "never: compared and shown, never written" if held else "never: never written"
+    return ("if_empty: PowerSchool has a value, so it is not overwritten" if held
+            else "if_empty: fills a blank, never overwrites")
 
 
 def household_of(student: Student) -> str:
@@ -144,7 +177,27 @@ def _pair_values(contact: SubmittedContact, person: Person | None, link: Student
                                        target_id=detail.id if detail else None))
     if contact.data_access and not (link and link.can_access_data):
         changes.append(ValueChange(kind="data_access", key="can_access_data", old="0", new="1", op="update"))
-    return changes, flags
+    return [_with_policy(c, contact.policies) for c in changes], flags
+
+
+def _policy_key(change: ValueChange) -> str:
+    if change.kind == "phone":
+        return f"phone:{change.key}"
+    if change.kind == "detail":
+        return f"detail:{change.key}"
+    return change.kind  # email, address
+
+
+def _with_policy(change: ValueChange, policies: dict[str, WritePolicy]) -> ValueChange:
+    """A contact value under its write policy: a change the policy does not allow becomes `keep`, with the
+    submitted value still shown beside PowerSchool's (`held`)."""
+    policy = policies.get(_policy_key(change))
+    if policy is None or change.kind in ("phone_type", "data_access", "name"):
+        return change
+    change.policy = policy
+    if change.op != "keep" and held_by(policy, change.old):
+        change.op, change.held = "keep", True
+    return change
 
 
 def as_text(value: object) -> str:
@@ -212,7 +265,8 @@ def plan_student(record: FormRecord, student: Student, snapshot: Snapshot, index
     links = index.links_by_student.get(student.dcid, [])
     plan = StudentPlan(
         submission_id=record.submission_id, student_number=student.student_number, student_dcid=student.dcid,
-        field_changes=diff_student_fields(record, student),
+        field_changes=diff_student_fields(record, student), mapping=record.mapping,
+        order_reason=record.order_reason, notes=list(record.notes),
         existing_links=[ExistingLink(link_id=lk.id, person_id=lk.person_id, sequence=lk.sequence,
                                      expired=lk.is_expired(today)) for lk in links],
         forms=record.forms,

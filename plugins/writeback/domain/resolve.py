@@ -117,6 +117,7 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
                            student_number=sp.student_number, values=fields, expected=expected))
 
     order: list[tuple[int, str]] = []  # (form slot, person ref) of the contacts the form places
+    places = {cp.slot: cp.submitted.place for cp in sp.contacts}  # the place the mapping gives each slot
     ending: dict[str, str] = {}  # person ref -> "expire:<date>" | "unlink"
     for cp in sp.contacts:
         outcome = _contact_outcome(cp, sp, by_key, decisions)
@@ -155,7 +156,7 @@ def _student_ops(sp: StudentPlan, items: list[ReviewItem], decisions: dict[str, 
             ending[f"p:{end}"] = f"expire:{today.isoformat()}"
 
     if any(op.kind != "student_update" for op in ops) or ending or order or reviewer_order:
-        ops.extend(_cleanup_ops(sp, order, ending, today, reviewer_order))
+        ops.extend(_cleanup_ops(sp, order, ending, today, reviewer_order, places))
     return ops
 
 
@@ -269,10 +270,12 @@ def _contact_value_ops(cp: ContactPlan, sp: StudentPlan, ref: str, person, link:
     for row in rows.values():  # the person's other values a reviewer chose to remove
         if row.op == "keep" and chosen(row, value_choices) == "remove":
             ops.append(_delete_op(row.kind, owner, row.target_id, row.old, common))
-    detail_values = {c.key: c.new for c in changes if c.kind == "detail"}
+    detail_values = {c.key: c.new for c in changes if c.kind == "detail" and c.op != "keep"}  # not held
     if link is None:
+        relationship = (detail_values.get("relationship") or cp.submitted.default_relationship
+                        or DEFAULT_RELATIONSHIP)
         ops.append(WriteOp(key=f"link:{owner}:{sp.student_dcid}", kind="link_add", student_dcid=sp.student_dcid,
-                           values={"relationship": detail_values.get("relationship") or DEFAULT_RELATIONSHIP,
+                           values={"relationship": relationship,
                                    **{k: v == "1" for k, v in detail_values.items() if k != "relationship"},
                                    "start_date": today.isoformat()}, **common))
     elif detail_values:
@@ -302,9 +305,12 @@ def _chosen(decisions: dict[str, Decision], person_id: int, change, submission_i
 
 
 def _cleanup_ops(sp: StudentPlan, order: list[tuple[int, str]], ending: dict[str, str],
-                 today: dt.date, reviewer_order: list[str] | None = None) -> list[WriteOp]:
-    """Expirations, unlinks, and the final order: each form contact at its form slot, the links the form
-    does not name filling the other places in their PowerSchool order, expired last."""
+                 today: dt.date, reviewer_order: list[str] | None = None,
+                 places: dict[int, int] | None = None) -> list[WriteOp]:
+    """Expirations, unlinks, and the final order: each form contact at the place its mapping gives it (its
+    section's position, or what a combination rule decided; the template's slot n is place n), the links
+    the form does not name filling the other places in their PowerSchool order, expired last."""
+    places = places or {}
     ops: list[WriteOp] = []
     for ref, how in sorted(ending.items()):
         person_id = int(ref.split(":")[1])
@@ -324,9 +330,9 @@ def _cleanup_ops(sp: StudentPlan, order: list[tuple[int, str]], ending: dict[str
     expired_now = {ref for ref, how in ending.items() if how != "unlink"}
     seen = {ref for _, ref in order}
     placed: list[tuple[int, str]] = []
-    for slot, ref in sorted(order, key=lambda p: p[0]):
+    for slot, ref in sorted(order, key=lambda p: (places.get(p[0], p[0]), p[0])):
         if ref not in ending and ref not in {r for _, r in placed}:  # one place per person
-            placed.append((slot, ref))
+            placed.append((places.get(slot, slot), ref))
     rest = sorted((lk for lk in sp.existing_links if f"p:{lk.person_id}" not in seen | set(ending)),
                   key=lambda lk: lk.sequence)
     untouched = [f"p:{lk.person_id}" for lk in rest if not lk.expired]

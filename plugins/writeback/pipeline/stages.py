@@ -23,6 +23,7 @@ from ..domain.matching import fingerprint
 from ..domain.models import ContactMatch, FormRecord, MatchClass, Plan, RecordProblem, Snapshot
 from ..domain.plan import build_plan
 from ..domain.resolve import ops_hash, plan_hash, resolve
+from ..domain.routing import FormRoutes, union
 from ..store import Store
 from .apply import AMBIGUOUS_CREATE, Applier, ApplyOutcome
 from .matching_pages import match_stored
@@ -59,13 +60,22 @@ class RunContext:
     run_id: str
     params: RunParams = field(default_factory=RunParams)
     today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
-    _mapping: Mapping | None = None
+    _mapping: Mapping | None = None  # an override (tools, tests): every form is read with this one mapping
+    _forms: FormRoutes | None = None
+
+    @property
+    def forms(self) -> FormRoutes:
+        """The district's mappings by form (loaded once per task)."""
+        if self._mapping is not None:
+            return FormRoutes(self.district.name, (("*", self._mapping),))
+        if self._forms is None:
+            self._forms = self.district.load_forms()
+        return self._forms
 
     @property
     def mapping(self) -> Mapping:
-        if self._mapping is None:
-            self._mapping = self.district.load_mapping()
-        return self._mapping
+        """The district's first mapping (districts with one form; stages use `forms`)."""
+        return self.forms.mappings[0]
 
     @property
     def region(self) -> str:
@@ -74,7 +84,7 @@ class RunContext:
     @property
     def stored(self) -> StoredSnapshot:
         """The run's snapshot in the store, read a part at a time."""
-        return StoredSnapshot(self.store, self.run_id, extension_targets(self.mapping))
+        return StoredSnapshot(self.store, self.run_id, extension_targets(self.forms.mappings))
 
     def snapshot(self) -> Snapshot:
         """The whole snapshot in memory (tools and small districts; the DAG's tasks read parts of it)."""
@@ -150,8 +160,10 @@ def extract_submissions(ctx: RunContext, source: Any) -> dict[str, Any]:
                                               "subset": bool(wanted_ids or wanted_numbers)})
 
 
-def extension_targets(mapping: Mapping) -> list[str]:
-    return [s.target for s in mapping.student if s.target.startswith("extension.")]
+def extension_targets(mappings: Mapping | list[Mapping]) -> list[str]:
+    """The extension targets of every mapping (the snapshot reads the union of every form's targets)."""
+    return list(dict.fromkeys(s.target for m in union(mappings) for s in m.student
+                              if s.target.startswith("extension.")))
 
 
 @not_on_retry
@@ -159,7 +171,7 @@ def extract_snapshot(ctx: RunContext, client: Any) -> dict[str, Any]:
     """PowerSchool's state, written to the store page by page as it is read (never held whole)."""
     from ..powerschool.grants import snapshot_queries
 
-    read = save_snapshot(ctx.store, ctx.run_id, client, snapshot_queries(ctx.mapping))
+    read = save_snapshot(ctx.store, ctx.run_id, client, snapshot_queries(ctx.forms.mappings))
     return ctx.counts("extract_snapshot", {"students": read.get("students", 0), "contacts": read.get("contacts", 0),
                                            "links": read.get("links", 0),
                                            "portal_accounts": read.get("portal_accounts", 0)})
@@ -185,7 +197,7 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
     envelope = ctx.store.get_data(ctx.run_id, "envelope_problems") or {"problems": []}
     problems: list[RecordProblem] = [RecordProblem.model_validate(p) for p in envelope["problems"]]
     for row in rows:
-        result = apply_mapping(ctx.mapping, row.submission_id, row.payload.get("fields") or {})
+        result = map_submission(ctx.forms, row.submission_id, row.payload)
         if isinstance(result, list):
             problems.extend(result)
         else:
@@ -199,7 +211,7 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
               for row in rows}
     bad = {p.submission_id for p in problems}
     number_of = {row.submission_id: (records[row.submission_id].student_number if row.submission_id in records
-                                     else _typed_student_number(ctx.mapping, row)) for row in rows}
+                                     else _typed_student_number(ctx.forms, row)) for row in rows}
     problems.extend(held_by_a_later_form({sid: number_of[sid] for sid in records if sid not in bad},
                                          {sid: number_of[sid] for sid in bad if number_of.get(sid)}, stamps))
     bad = {p.submission_id for p in problems}
@@ -223,11 +235,21 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
     return counts
 
 
-def _typed_student_number(mapping: Mapping, row) -> str:
-    """The student number a form carries, read as the mapping reads it (for a form that did not map)."""
+def map_submission(forms: FormRoutes, submission_id: str, payload: dict[str, Any]) -> FormRecord | list[RecordProblem]:
+    """Read one stored submission with its form's mapping; a form without one is quarantined, never guessed."""
+    form_id = payload.get("form_id") or ""
+    mapping = forms.mapping_for(form_id)
+    if not isinstance(mapping, Mapping):
+        return [forms.problem_for(submission_id, form_id)]
+    return apply_mapping(mapping, submission_id, payload.get("fields") or {}, form_id=form_id)
+
+
+def _typed_student_number(forms: FormRoutes, row) -> str:
+    """The student number a form carries, read as its form's mapping reads it (for a form that did not map)."""
     from ..domain.normalize import clean_text
 
-    raw = (row.payload.get("fields") or {}).get(mapping.student_number_field)
+    mapping = forms.mapping_for(row.payload.get("form_id") or "")
+    raw = (row.payload.get("fields") or {}).get(mapping.student_number_field) if isinstance(mapping, Mapping) else None
     return clean_text(raw) if isinstance(raw, str) else (row.student_number or "")
 
 

@@ -23,6 +23,7 @@ from typing import NamedTuple
 from xml.sax.saxutils import quoteattr
 
 from ..domain.mapping import Mapping
+from ..domain.routing import union
 from ..domain.targets import student_target
 
 __all__ = [
@@ -133,26 +134,33 @@ def field_line(grant: Grant | Need, access: str | None = None) -> str:
             f"access={quoteattr(access or grant.access)}/>")
 
 
-def snapshot_queries(mapping: Mapping) -> list[str]:
-    """The snapshot PowerQueries a run of this mapping reads: students always; the contact queries
-    (contacts, emails, phones, addresses, links, portal accounts) only when the mapping maps contacts."""
-    return [STUDENT_QUERY, *(CONTACT_QUERIES if mapping.contact_slots() else ())]
+Mappings = Mapping | Iterable[Mapping]  # one mapping, or every form's of a district: the union is what counts
 
 
-def reference_queries(mapping: Mapping) -> list[str]:
-    """The reference PowerQueries `doctor` reads for this mapping: the code sets, when it maps contacts
-    (every code the writeback sends belongs to a contact)."""
-    return [CODESET_QUERY] if mapping.contact_slots() else []
+def _maps_contacts(mappings: Mappings) -> bool:
+    return any(m.contact_slots() for m in union(mappings))
 
 
-def contact_resources(mapping: Mapping, rollback: bool = True) -> list[str]:
+def snapshot_queries(mappings: Mappings) -> list[str]:
+    """The snapshot PowerQueries a run of these mappings reads: students always; the contact queries
+    (contacts, emails, phones, addresses, links, portal accounts) only when a mapping maps contacts."""
+    return [STUDENT_QUERY, *(CONTACT_QUERIES if _maps_contacts(mappings) else ())]
+
+
+def reference_queries(mappings: Mappings) -> list[str]:
+    """The reference PowerQueries `doctor` reads: the code sets, when a mapping maps contacts (every code
+    the writeback sends belongs to a contact)."""
+    return [CODESET_QUERY] if _maps_contacts(mappings) else []
+
+
+def contact_resources(mappings: Mappings, rollback: bool = True) -> list[str]:
     """The ``/ws/contacts`` resources the applier (and a rollback) writes for this mapping.
 
     Contacts are created and renamed (person) and linked/ordered/expired/unlinked (students, studentdetails)
     whenever contacts are mapped; emails, phones and addresses only when a slot maps them. A rollback deletes
     the contacts a run created, which touches every contact table.
     """
-    slots = mapping.contact_slots()
+    slots = [slot for m in union(mappings) for slot in m.contact_slots()]
     if not slots:
         return []
     if rollback:
@@ -182,8 +190,8 @@ _QUERY_COLUMNS = _columns_by_table(f for cols in SNAPSHOT_QUERIES.values() for f
 ALL_QUERIES: dict[str, tuple[str, ...]] = {**SNAPSHOT_QUERIES, **REFERENCE_QUERIES}
 
 
-def grant_needs(mapping: Mapping, rollback: bool = True) -> list[Need]:
-    """Every grant the mapping needs, with its reasons, sorted by (table, field)."""
+def grant_needs(mappings: Mappings, rollback: bool = True) -> list[Need]:
+    """Every grant the mapping(s) need, with its reasons, sorted by (table, field)."""
     needs: dict[tuple[str, str], Need] = {}
 
     def add(table: str, column: str, access: str, why: str) -> None:
@@ -194,29 +202,29 @@ def grant_needs(mapping: Mapping, rollback: bool = True) -> list[Need]:
         if why not in need.why:
             need.why.append(why)
 
-    for query in [*snapshot_queries(mapping), *reference_queries(mapping)]:
+    for query in [*snapshot_queries(mappings), *reference_queries(mappings)]:
         for f in ALL_QUERIES[query]:
             table, col = f.split(".", 1)
             add(table, col, VIEW_ONLY, f"read by PowerQuery {query}")
-    for spec in mapping.student:
+    for spec in (spec for m in union(mappings) for spec in m.student):
         target = student_target(spec.target)
         if target is None:  # load_mapping refuses unknown targets; a hand-built Mapping may still carry one
             continue
         table, col = target.snapshot_column.split(".", 1)
         add(table, col, FULL_ACCESS, f"written by target {spec.target} (POST /ws/v1/student)")
-    for resource in contact_resources(mapping, rollback):
+    for resource in contact_resources(mappings, rollback):
         for table in CONTACT_WRITE_TABLES[resource]:
             for col in _QUERY_COLUMNS[table]:
                 add(table, col, FULL_ACCESS, f"written through /ws/contacts ({resource})")
     return [needs[k] for k in sorted(needs)]
 
 
-def required_grants(mapping: Mapping, rollback: bool = True) -> list[Grant]:
-    """The exact field grants the integration needs for ``mapping``, sorted by (table, field)."""
-    return [n.grant for n in grant_needs(mapping, rollback)]
+def required_grants(mappings: Mappings, rollback: bool = True) -> list[Grant]:
+    """The exact field grants the integration needs for the mapping(s), sorted by (table, field)."""
+    return [n.grant for n in grant_needs(mappings, rollback)]
 
 
-def v1_access_needed(mapping: Mapping) -> str:
-    """``FULL`` when the mapping writes student fields (``POST /ws/v1/student``), else ``READ`` (the client
+def v1_access_needed(mappings: Mappings) -> str:
+    """``FULL`` when a mapping writes student fields (``POST /ws/v1/student``), else ``READ`` (the client
     still reads ``/ws/v1/metadata`` for page sizes and re-reads students before writing)."""
-    return "FULL" if mapping.student else "READ"
+    return "FULL" if any(m.student for m in union(mappings)) else "READ"

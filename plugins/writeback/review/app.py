@@ -91,8 +91,11 @@ def _check_data(choice: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | None = None, *,
-               mount_prefix: str = MOUNT_PREFIX) -> FastAPI:
-    """The review app. `store_factory` is called once, on first use; `auth` defaults to Airflow's auth manager."""
+               mount_prefix: str = MOUNT_PREFIX,
+               preview_clients: Callable[[Any], tuple[Any, Any]] | None = None) -> FastAPI:
+    """The review app. `store_factory` is called once, on first use; `auth` defaults to Airflow's auth manager;
+    `preview_clients(district config)` gives the preview page its (SchoolEngage, PowerSchool) clients
+    (default: from the district's Airflow connections)."""
     auth = auth or AirflowAuth()
     # by default every district's store: a run is read from and decided in its own district's store
     factory = store_factory or DistrictStores
@@ -353,8 +356,19 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
 
     @app.get("/", response_class=HTMLResponse)
     def runs_page(request: Request, who: Who) -> HTMLResponse:
+        from ..config import district_files, load_district
+
         runs = [summary(r) for r in readable_runs(who)]
-        return render("runs.html", request, runs=runs, user=who.username, airflow=airflow_base(request))
+        districts = []
+        for path in district_files():  # the districts whose forms this user may preview
+            try:
+                name = load_district(path).name
+            except ValueError:
+                continue  # a broken district file is the DAG file's import error, not this page's
+            if auth.is_authorized(who, dag_id_for(name), "GET"):
+                districts.append(name)
+        return render("runs.html", request, runs=runs, user=who.username, airflow=airflow_base(request),
+                      districts=districts)
 
     @app.get("/dag-runs/{dag_id}/{dag_run_id}")
     def from_dag_run(dag_id: str, dag_run_id: str, request: Request, who: Who) -> RedirectResponse:
@@ -410,6 +424,60 @@ def create_app(store_factory: Callable[[], Store] | None = None, auth: Auth | No
                       has_report=store.get_data(run.id, "report") is not None,
                       has_validation=store.get_data(run.id, "validation") is not None,
                       run_url=lambda **p: run_url(request, run.id, **{"kind": kind, "state": state, **p}))
+
+    # ------------------------------------------------------------ preview one form (mappings)
+
+    def readable_district(who: Principal, name: str, method: str = "GET"):
+        """The district's config, for a user who may read its DAG (and, to run a preview, edit it: a preview
+        reads the whole district from PowerSchool with the district's credentials)."""
+        from ..config import district as district_config
+
+        try:
+            config = district_config(name)
+        except KeyError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no district {name!r}") from None
+        dag_id = dag_id_for(config.name)
+        if not auth.is_authorized(who, dag_id, "GET"):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"{who.username} may not read DAG {dag_id}")
+        if method == "PUT" and not auth.is_authorized(who, dag_id, "PUT"):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"{who.username} may not preview forms of {dag_id} (needs edit access to the DAG)")
+        return config
+
+    def preview_page(request: Request, who: Principal, config: Any, submission: str = "",
+                     result: Any = None) -> HTMLResponse:
+        can_preview = auth.is_authorized(who, dag_id_for(config.name), "PUT")
+        return render("preview.html", request, district=config.name, title=config.title or config.name,
+                      can_preview=can_preview,
+                      user=who.username, csrf=csrf_token(auth.secret(), who.username), csrf_field=CSRF_FIELD,
+                      submission=submission, result=view.preview_view(result) if result is not None else None)
+
+    @app.get("/districts/{district}/preview", response_class=HTMLResponse)
+    def preview_form(request: Request, district: str, who: Who) -> HTMLResponse:
+        return preview_page(request, who, readable_district(who, district))
+
+    @app.post("/districts/{district}/preview", response_class=HTMLResponse)
+    def preview_submit(request: Request, district: str, who: Who,
+                       submission: Annotated[str, Form(min_length=1, max_length=200)],
+                       csrf_token: Annotated[str, Form()] = "") -> HTMLResponse:
+        """Take one submission through the run's stages against the live PowerSchool; nothing is written."""
+        from ..pipeline.preview import district_clients, preview_submission
+
+        config = readable_district(who, district, "PUT")
+        check_csrf(request, who, csrf_token)
+        from ..powerschool.errors import PowerSchoolError
+        from ..quality import SnapshotIntegrityError
+        from ..sources.schoolengage import SchoolEngageError
+
+        source, client = (preview_clients or district_clients)(config)
+        try:
+            result = preview_submission(config, submission.strip(), source, client, remembered_from=get_store())
+        except (PowerSchoolError, SchoolEngageError, SnapshotIntegrityError) as exc:
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the preview could not read what it needs: {exc}") from None
+        finally:
+            source.close()
+            client.close()
+        return preview_page(request, who, config, submission.strip(), result)
 
     @app.get("/runs/{run_id}/report", response_class=HTMLResponse)
     def report_page(run_id: str, who: Who) -> HTMLResponse:

@@ -6,7 +6,8 @@ import datetime as dt
 from collections import Counter, defaultdict
 from typing import Any
 
-from ..domain.models import ContactPlan, Plan, Snapshot, StudentPlan
+from ..domain.models import ContactPlan, FieldChange, Plan, Snapshot, StudentPlan
+from ..domain.plan import policy_note
 from ..domain.values import ValueRow, chosen, invalid_choices, portal_emails_by_person, value_rows
 from ..store.schema import QuarantineRow, ReviewItemRow, Run
 from .auth import dag_id_for
@@ -173,13 +174,14 @@ def _value_views(cp: ContactPlan, snapshot: Snapshot | None, choices: dict[str, 
     lines = []
     for c in cp.changes:
         ref = f"slot:{cp.slot}:{c.kind}:{c.key}"
-        lines.append((c.kind, c.key, c.old, c.new, c.op, rows.pop(ref, None) if c.op != "keep" else None))
-    lines += [(r.kind, r.key, r.old, "", "other", r) for r in rows.values()]  # values the form does not name
+        note = policy_note(c.policy, c.held) if c.held else ""
+        lines.append((c.kind, c.key, c.old, c.new, c.op, rows.pop(ref, None) if c.op != "keep" else None, note))
+    lines += [(r.kind, r.key, r.old, "", "other", r, "") for r in rows.values()]  # values the form does not name
     return [{"kind": kind, "key": key, "old": old, "new": new, "op": op, "ref": row.ref if row else "",
-             "choice": chosen(row, choices) if row else "",
+             "choice": chosen(row, choices) if row else "", "policy_note": note,
              "options": [{"value": o, "label": choice_label(o), "chosen": o == chosen(row, choices)}
                          for o in row.options] if row else []}
-            for kind, key, old, new, op, row in lines]
+            for kind, key, old, new, op, row, note in lines]
 
 
 def _contact_card(cp: ContactPlan, items: list[ReviewItemRow], snapshot: Snapshot | None,
@@ -189,7 +191,7 @@ def _contact_card(cp: ContactPlan, items: list[ReviewItemRow], snapshot: Snapsho
     ending = bool(s.remove) or cp.action.value in ENDING_CHOICES or (
         removal is not None and removal.state == "decided" and removal.choice in ENDING_CHOICES)
     return {
-        "ref": contact_ref(cp), "slot": cp.slot, "form": True,
+        "ref": contact_ref(cp), "slot": cp.slot, "form": True, "section": s.section, "place": s.place,
         "name": " ".join(x for x in (s.first_name, s.middle_name, s.last_name) if x),
         "relationship": s.relationship, "email": s.email,
         "phones": [{"type": p.type, "number": p.number} for p in s.phones],
@@ -231,11 +233,8 @@ def student_panel(sp: StudentPlan, items: list[ReviewItemRow], snapshot: Snapsho
             by_target[str((row.payload or {}).get("target") or row.item_key.rsplit(":field:", 1)[-1])].append(row)
         else:
             by_slot[row.slot].append(row)
-    fields = []
-    for fc in sp.field_changes:
-        fields.append({"target": fc.target, "old": fc.old, "new": fc.new, "action": fc.action.value,
-                       "status": fc.status.value, "needs_review": fc.needs_review,
-                       "items": [_item_view(i) for i in by_target.get(fc.target, [])]})
+    fields = [{**field_view(fc), "items": [_item_view(i) for i in by_target.get(fc.target, [])]}
+              for fc in sp.field_changes]
     choices = (saved_values or {}).get("choices") or {}
     cards = [_contact_card(cp, by_slot.get(cp.slot, []), snapshot, choices, portal)
              for cp in sorted(sp.contacts, key=lambda c: c.slot)]
@@ -250,10 +249,20 @@ def student_panel(sp: StudentPlan, items: list[ReviewItemRow], snapshot: Snapsho
     student_items = [_item_view(i) for i in by_slot.get(None, [])]
     decided = sum(1 for i in items if i.state == "decided")
     return {"student_number": sp.student_number, "student_dcid": sp.student_dcid, "submission_id": sp.submission_id,
+            "mapping": sp.mapping, "order_reason": sp.order_reason, "notes": list(sp.notes),
             "fields": fields, "contacts": cards, "items": student_items, "order": saved_order,
             "values": saved_values,
             "forms": [f.model_dump() for f in sp.forms.forms] if sp.forms else [],  # several forms, latest first
             "total": len(items), "decided": decided, "pending": len(items) - decided}
+
+
+def field_view(fc: FieldChange) -> dict[str, Any]:
+    """One student field as the page shows it, with the write policy that decided its status (when one did:
+    it held PowerSchool's value, or it asks a person)."""
+    decided = fc.held or fc.needs_review
+    return {"target": fc.target, "old": fc.old, "new": fc.new, "action": fc.action.value, "status": fc.status.value,
+            "needs_review": fc.needs_review, "policy": fc.policy.value, "held": fc.held,
+            "policy_note": policy_note(fc.policy, fc.held) if decided else ""}
 
 
 def orderable_refs(sp: StudentPlan) -> list[str]:
@@ -291,3 +300,26 @@ def outcome_chart(items: list[Any]) -> list[dict[str, Any]]:
     return [{"kind": kind, "total": sum(c.values()),
              "parts": [{"outcome": o, "n": n, "pct": round(100 * n / widest, 1)} for o, n in sorted(c.items())]}
             for kind, c in sorted(by_kind.items())]
+
+
+def preview_view(p: Any) -> dict[str, Any]:
+    """What the preview page shows of a `pipeline.preview.Preview`: the same field and value views as a run's
+    student panel (policies included), the order and its reason, and the items that would be asked."""
+    sp = p.plan
+    contacts = []
+    for cp in sorted(sp.contacts, key=lambda c: c.submitted.place) if sp else []:
+        s = cp.submitted
+        contacts.append({"section": s.section, "place": s.place, "slot": cp.slot,
+                         "name": " ".join(x for x in (s.first_name, s.middle_name, s.last_name) if x),
+                         "match_class": cp.match_class.value, "person_id": cp.person_id, "action": cp.action.value,
+                         "changes": [{"kind": c.kind, "key": c.key, "old": c.old, "new": c.new, "op": c.op,
+                                      "policy_note": policy_note(c.policy, c.held) if c.held else ""}
+                                     for c in cp.changes if c.op != "keep" or c.held]})
+    return {"found": p.found, "submission_id": p.submission_id, "form_id": p.form_id, "mapping": p.mapping,
+            "student_number": p.student_number, "snapshot": dict(sorted(p.snapshot.items())),
+            "quarantined": [q.model_dump() for q in p.quarantined],
+            "fields": [field_view(fc) for fc in sp.field_changes] if sp else [],
+            "order_reason": sp.order_reason if sp else "", "notes": list(sp.notes) if sp else [],
+            "contacts": contacts, "planned": sp is not None,
+            "items": [{"key": i.key, "kind": i.kind, "label": KIND_LABELS.get(i.kind, i.kind),
+                       "options": [choice_label(o) for o in i.options]} for i in p.items]}
